@@ -1,0 +1,351 @@
+//! Activation functions g^[l] and their derivatives g^[l]′, eqs (3)/(10) and (4)/(11).
+//!
+//! Everything works on 2-D views `(n, columns)`: a dense layer's `(n^[l], m)` matrices, and any
+//! other layer's activations viewed with the "channel" axis first and every other axis (positions
+//! and examples) flattened into columns. Softmax normalises along axis 0, i.e. per column.
+
+use ndarray::{Array1, ArrayView2, ArrayViewMut2, Axis, Zip};
+
+use crate::error::{CoreError, Result};
+use crate::scalar::Float;
+
+/// Slope of `leaky_relu` for z < 0 (Keras' default `negative_slope`).
+pub const LEAKY_RELU_SLOPE: f64 = 0.2;
+
+/// g^[l]: the activation function of a layer. Names are Keras' (`Activation::from_name`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Activation {
+    /// σ(z) = 1 / (1 + e^−z); σ′ = a (1 − a).
+    Sigmoid,
+    /// tanh z; tanh′ = 1 − a².
+    Tanh,
+    /// max(0, z); relu′ = 1 for z > 0, else 0.
+    Relu,
+    /// z for z > 0, else 0.2 z.
+    LeakyRelu,
+    /// z (the identity); linear′ = 1.
+    Linear,
+    /// e^{z_j} / Σ_k e^{z_k} per column. Its Jacobian is full, so (11) is a per-column product.
+    Softmax,
+}
+
+impl Activation {
+    /// Every activation, in the order the documentation lists them.
+    pub const ALL: [Activation; 6] = [
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::Relu,
+        Activation::LeakyRelu,
+        Activation::Linear,
+        Activation::Softmax,
+    ];
+
+    /// Parses a Keras-style name: "sigmoid", "tanh", "relu", "leaky_relu", "linear", "softmax".
+    pub fn from_name(name: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|a| a.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|a| a.name()).collect();
+                CoreError::Value(format!(
+                    "unknown activation {name:?}: expected one of {names:?}"
+                ))
+            })
+    }
+
+    /// The Keras-style name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+            Activation::Relu => "relu",
+            Activation::LeakyRelu => "leaky_relu",
+            Activation::Linear => "linear",
+            Activation::Softmax => "softmax",
+        }
+    }
+
+    /// Whether g′ is taken element by element (all but softmax).
+    pub fn is_elementwise(self) -> bool {
+        self != Activation::Softmax
+    }
+
+    /// Whether He initialisation suits this activation (relu-like); Glorot otherwise.
+    pub fn is_relu_like(self) -> bool {
+        matches!(self, Activation::Relu | Activation::LeakyRelu)
+    }
+
+    /// g(z) for one element (not softmax, which needs the whole column).
+    #[inline(always)]
+    fn g<F: Float>(self, z: F) -> F {
+        match self {
+            Activation::Sigmoid => sigmoid(z),
+            Activation::Tanh => z.tanh(),
+            Activation::Relu => z.max(F::zero()),
+            Activation::LeakyRelu => {
+                if z > F::zero() {
+                    z
+                } else {
+                    z * F::c(LEAKY_RELU_SLOPE)
+                }
+            }
+            Activation::Linear | Activation::Softmax => z,
+        }
+    }
+
+    /// g′(z) for one element, from z and a = g(z) (whichever is cheaper).
+    #[inline(always)]
+    fn dg<F: Float>(self, z: F, a: F) -> F {
+        match self {
+            Activation::Sigmoid => a * (F::one() - a),
+            Activation::Tanh => F::one() - a * a,
+            Activation::Relu => {
+                if z > F::zero() {
+                    F::one()
+                } else {
+                    F::zero()
+                }
+            }
+            Activation::LeakyRelu => {
+                if z > F::zero() {
+                    F::one()
+                } else {
+                    F::c(LEAKY_RELU_SLOPE)
+                }
+            }
+            Activation::Linear | Activation::Softmax => F::one(),
+        }
+    }
+
+    /// (10) A = g(Z), written into `a` (same shape as `z`).
+    pub fn forward<F: Float>(self, z: ArrayView2<F>, mut a: ArrayViewMut2<F>) {
+        if self == Activation::Softmax {
+            a.assign(&z);
+            softmax_in_place(a);
+        } else {
+            Zip::from(&mut a).and(&z).for_each(|a, &z| *a = self.g(z));
+        }
+    }
+
+    /// (9)+(10) fused: Z += b (broadcast over the columns), then A = g(Z), in one pass over Z.
+    /// `b` has shape `(n, 1)`.
+    pub fn add_bias_forward<F: Float>(
+        self,
+        mut z: ArrayViewMut2<F>,
+        b: ArrayView2<F>,
+        mut a: ArrayViewMut2<F>,
+    ) {
+        if self == Activation::Softmax {
+            Zip::from(&mut z)
+                .and(&mut a)
+                .and_broadcast(&b)
+                .for_each(|z, a, &b| {
+                    *z += b;
+                    *a = *z;
+                });
+            softmax_in_place(a);
+        } else {
+            Zip::from(&mut z)
+                .and(&mut a)
+                .and_broadcast(&b)
+                .for_each(|z, a, &b| {
+                    *z += b;
+                    *a = self.g(*z);
+                });
+        }
+    }
+
+    /// g′(Z) element by element. Softmax has no element-wise derivative (its Jacobian is full):
+    /// use [`Activation::backward`] for it.
+    pub fn derivative<F: Float>(
+        self,
+        z: ArrayView2<F>,
+        a: ArrayView2<F>,
+        mut out: ArrayViewMut2<F>,
+    ) -> Result<()> {
+        if !self.is_elementwise() {
+            return Err(CoreError::Value(
+                "softmax has no element-wise derivative: its Jacobian is full; use the \
+                 backward kernel (11), which multiplies dA by it column by column"
+                    .into(),
+            ));
+        }
+        Zip::from(&mut out)
+            .and(&z)
+            .and(&a)
+            .for_each(|o, &z, &a| *o = self.dg(z, a));
+        Ok(())
+    }
+
+    /// (11) dZ = dA * g′(Z), element by element; for softmax the Jacobian–vector product per
+    /// column, dz_j = a_j (da_j − Σ_k da_k a_k). All four arrays have the same shape.
+    pub fn backward<F: Float>(
+        self,
+        da: ArrayView2<F>,
+        z: ArrayView2<F>,
+        a: ArrayView2<F>,
+        mut dz: ArrayViewMut2<F>,
+    ) {
+        if self == Activation::Softmax {
+            // s_i = Σ_k da_ki a_ki, accumulated row by row so each pass is contiguous.
+            let mut s = Array1::<F>::zeros(a.ncols());
+            for (da_row, a_row) in da.rows().into_iter().zip(a.rows()) {
+                Zip::from(&mut s)
+                    .and(&da_row)
+                    .and(&a_row)
+                    .for_each(|s, &d, &a| *s += d * a);
+            }
+            Zip::from(&mut dz)
+                .and(&da)
+                .and(&a)
+                .and_broadcast(&s)
+                .for_each(|dz, &da, &a, &s| *dz = a * (da - s));
+        } else {
+            Zip::from(&mut dz)
+                .and(&da)
+                .and(&z)
+                .and(&a)
+                .for_each(|dz, &da, &z, &a| *dz = da * self.dg(z, a));
+        }
+    }
+}
+
+/// σ(z) without overflow for large |z|.
+#[inline(always)]
+pub fn sigmoid<F: Float>(z: F) -> F {
+    if z >= F::zero() {
+        F::one() / (F::one() + (-z).exp())
+    } else {
+        let e = z.exp();
+        e / (F::one() + e)
+    }
+}
+
+/// Softmax of every column of `a`, in place, stable: subtracts each column's maximum before
+/// exponentiating. Works row by row so that a C-ordered `(n, m)` array is read contiguously.
+pub fn softmax_in_place<F: Float>(mut a: ArrayViewMut2<F>) {
+    let ncols = a.ncols();
+    if a.nrows() == 0 || ncols == 0 {
+        return;
+    }
+    let mut max = a.row(0).to_owned();
+    for row in a.rows().into_iter().skip(1) {
+        Zip::from(&mut max).and(&row).for_each(|m, &v| {
+            if v > *m {
+                *m = v
+            }
+        });
+    }
+    let mut sum = Array1::<F>::zeros(ncols);
+    for mut row in a.rows_mut() {
+        Zip::from(&mut row)
+            .and(&max)
+            .and(&mut sum)
+            .for_each(|v, &m, s| {
+                *v = (*v - m).exp();
+                *s += *v;
+            });
+    }
+    sum.mapv_inplace(|s| F::one() / s);
+    a.axis_iter_mut(Axis(0)).for_each(|mut row| row *= &sum);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approx::assert_abs_diff_eq;
+    use ndarray::{array, Array2};
+
+    fn fwd(act: Activation, z: &Array2<f64>) -> Array2<f64> {
+        let mut a = Array2::zeros(z.raw_dim());
+        act.forward(z.view(), a.view_mut());
+        a
+    }
+
+    #[test]
+    fn names_round_trip_and_unknown_names_are_rejected() {
+        for act in Activation::ALL {
+            assert_eq!(Activation::from_name(act.name()).unwrap(), act);
+        }
+        let err = Activation::from_name("relu6").unwrap_err().to_string();
+        assert!(err.contains("relu6") && err.contains("leaky_relu"), "{err}");
+    }
+
+    #[test]
+    fn hand_worked_values() {
+        let z = array![[-2.0, 0.0, 3.0]];
+        assert_abs_diff_eq!(
+            fwd(Activation::Relu, &z),
+            array![[0.0, 0.0, 3.0]],
+            epsilon = 0.0
+        );
+        assert_abs_diff_eq!(
+            fwd(Activation::LeakyRelu, &z),
+            array![[-0.4, 0.0, 3.0]],
+            epsilon = 1e-15
+        );
+        assert_abs_diff_eq!(fwd(Activation::Linear, &z), z, epsilon = 0.0);
+        let s = fwd(Activation::Sigmoid, &z);
+        assert_abs_diff_eq!(s[[0, 0]], 1.0 / (1.0 + 2f64.exp()), epsilon = 1e-15);
+        assert_abs_diff_eq!(s[[0, 1]], 0.5, epsilon = 0.0);
+        let t = fwd(Activation::Tanh, &z);
+        assert_abs_diff_eq!(t[[0, 2]], 3f64.tanh(), epsilon = 0.0);
+    }
+
+    #[test]
+    fn sigmoid_does_not_overflow() {
+        let s = fwd(Activation::Sigmoid, &array![[-1000.0, 1000.0]]);
+        assert_eq!(s, array![[0.0, 1.0]]);
+        let s = {
+            let z = array![[-100f32, 100.0]];
+            let mut a = Array2::zeros((1, 2));
+            Activation::Sigmoid.forward(z.view(), a.view_mut());
+            a
+        };
+        assert!(s.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn softmax_columns_sum_to_one_and_survive_huge_inputs() {
+        // two examples (columns); the second would overflow a naive exp
+        let z = array![[1.0, 1000.0], [2.0, 1001.0], [3.0, 1002.0]];
+        let a = fwd(Activation::Softmax, &z);
+        let e: f64 = 1.0 + 1f64.exp() + 2f64.exp();
+        for col in 0..2 {
+            assert_abs_diff_eq!(a[[0, col]], 1.0 / e, epsilon = 1e-15);
+            assert_abs_diff_eq!(a[[2, col]], 2f64.exp() / e, epsilon = 1e-15);
+            assert_abs_diff_eq!(a.column(col).sum(), 1.0, epsilon = 1e-15);
+        }
+    }
+
+    #[test]
+    fn backward_matches_finite_differences_for_every_activation() {
+        // (11) against a centred difference of Σ da·g(z), column by column.
+        let z = array![[-1.3, 0.4, 2.0], [0.7, -0.2, -2.5], [0.1, 1.1, 0.3]];
+        let da = array![[0.5, -1.0, 0.25], [2.0, 0.3, -0.7], [-0.4, 0.9, 1.5]];
+        for act in Activation::ALL {
+            let a = fwd(act, &z);
+            let mut dz = Array2::zeros(z.raw_dim());
+            act.backward(da.view(), z.view(), a.view(), dz.view_mut());
+            let h = 1e-6;
+            for idx in [(0, 0), (1, 0), (2, 1), (0, 2), (1, 2)] {
+                let mut zp = z.clone();
+                zp[idx] += h;
+                let mut zm = z.clone();
+                zm[idx] -= h;
+                let f = |z: &Array2<f64>| (fwd(act, z) * &da).sum();
+                let numeric = (f(&zp) - f(&zm)) / (2.0 * h);
+                assert_abs_diff_eq!(dz[idx], numeric, epsilon = 1e-8);
+            }
+        }
+    }
+
+    #[test]
+    fn softmax_has_no_elementwise_derivative() {
+        let z = array![[0.0]];
+        let mut out = Array2::zeros((1, 1));
+        assert!(Activation::Softmax
+            .derivative(z.view(), z.view(), out.view_mut())
+            .is_err());
+    }
+}

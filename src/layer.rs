@@ -1,0 +1,105 @@
+//! The building block of figures 4–5: a layer with a forward computation
+//! (A^[l-1] → A^[l], caching Z^[l]) and a backward one (dA^[l] → dA^[l-1], parameter gradients).
+//!
+//! Activations travel between layers as n-dimensional arrays whose **last axis is the example
+//! axis** (m): a dense layer's are `(n^[l], m)`, a convolutional layer's would be
+//! `(channels, length, m)` or `(channels, h, w, m)`. The network only ever hands a layer the
+//! previous layer's output, so layers of different kinds chain without the network knowing
+//! their shapes. Each layer owns its workspaces (Z, A, dZ, dA^[l-1]) and reuses them from
+//! step to step.
+
+use ndarray::{ArrayViewD, ArrayViewMutD};
+use rand_chacha::ChaCha8Rng;
+
+use crate::activation::Activation;
+use crate::error::Result;
+use crate::scalar::Float;
+
+/// What the backward pass hands a layer from above.
+#[derive(Clone, Debug)]
+pub enum Upstream<'a, F> {
+    /// dA^[l], from the next layer's (14) or from the loss (15): the layer applies (11).
+    DA(ArrayViewD<'a, F>),
+    /// dZ^[l] already known: the collapsed Ŷ − Y of a paired output layer and loss.
+    DZ(ArrayViewD<'a, F>),
+}
+
+/// A trainable building block. `Send + Sync` so the network can run with the GIL released.
+pub trait Layer<F: Float>: Send + Sync {
+    /// The layer type, as in the Python API ("dense").
+    fn kind(&self) -> &'static str;
+    /// g^[l].
+    fn activation(&self) -> Activation;
+    /// Shape of one example's input (without the m axis), e.g. `[n^[l-1]]`.
+    fn input_shape(&self) -> &[usize];
+    /// Shape of one example's output (without the m axis), e.g. `[n^[l]]`.
+    fn output_shape(&self) -> &[usize];
+    /// Names of the parameters in the order of [`Layer::params`] (`["W", "b"]`).
+    fn param_names(&self) -> &'static [&'static str];
+    /// The parameters, in the lecture's shapes.
+    fn params(&self) -> Vec<ArrayViewD<'_, F>>;
+    /// Replaces parameter `index` by `value` (which must have its shape).
+    fn set_param(&mut self, index: usize, value: ArrayViewD<F>) -> Result<()>;
+    /// The gradients of the last backward pass, in the order and shapes of the parameters.
+    fn grads(&self) -> Vec<ArrayViewD<'_, F>>;
+    /// Draws fresh parameters from `rng`.
+    fn initialize(&mut self, rng: &mut ChaCha8Rng);
+    /// Forward pass over a batch: computes and caches Z^[l] and A^[l].
+    fn forward(&mut self, a_prev: ArrayViewD<F>) -> Result<()>;
+    /// Z^[l] of the last forward pass.
+    fn z(&self) -> ArrayViewD<'_, F>;
+    /// A^[l] of the last forward pass.
+    fn a(&self) -> ArrayViewD<'_, F>;
+    /// Backward pass over the batch of the last forward pass: parameter gradients and, if
+    /// `need_da_prev` (every layer but the first), dA^[l-1].
+    fn backward(
+        &mut self,
+        a_prev: ArrayViewD<F>,
+        upstream: Upstream<'_, F>,
+        need_da_prev: bool,
+    ) -> Result<()>;
+    /// dA^[l-1] of the last backward pass.
+    fn da_prev(&self) -> ArrayViewD<'_, F>;
+    /// Calls `f(parameter, gradient)` for every parameter: what an optimizer step needs,
+    /// without allocating.
+    fn for_each_param_grad(&mut self, f: &mut dyn FnMut(ArrayViewMutD<'_, F>, ArrayViewD<'_, F>));
+    /// Number of trainable scalars.
+    fn n_params(&self) -> usize {
+        self.params().iter().map(|p| p.len()).sum()
+    }
+}
+
+/// A growable buffer that hands out `(shape…, m)` views of its first elements, so a workspace
+/// is allocated once for the largest batch and reused for every smaller one.
+#[derive(Clone, Debug, Default)]
+pub struct Workspace<F> {
+    data: Vec<F>,
+    shape: Vec<usize>,
+}
+
+impl<F: Float> Workspace<F> {
+    /// Makes the buffer hold `shape`, growing it only when it is too small. Contents are
+    /// unspecified (whatever the previous step left).
+    pub fn resize(&mut self, shape: &[usize]) {
+        let len: usize = shape.iter().product();
+        if self.data.len() < len {
+            self.data.resize(len, F::zero());
+        }
+        self.shape.clear();
+        self.shape.extend_from_slice(shape);
+    }
+
+    /// The current contents, C-ordered.
+    pub fn view(&self) -> ArrayViewD<'_, F> {
+        let len = self.shape.iter().product();
+        ArrayViewD::from_shape(self.shape.as_slice(), &self.data[..len])
+            .expect("workspace length matches its shape")
+    }
+
+    /// The current contents, writable.
+    pub fn view_mut(&mut self) -> ArrayViewMutD<'_, F> {
+        let len = self.shape.iter().product();
+        ArrayViewMutD::from_shape(self.shape.as_slice(), &mut self.data[..len])
+            .expect("workspace length matches its shape")
+    }
+}

@@ -1,0 +1,401 @@
+//! The dense (fully connected) layer: forward (9)–(10), backward (11)–(14).
+//!
+//! The free functions [`forward`] and [`backward_from_dz`] are the kernels; [`Dense`] wraps them
+//! with its parameters and reusable workspaces. `deepnet.ops` calls the same functions, so a
+//! student's hand-written loop runs the code `fit` runs.
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD, Ix2, Zip};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal, Uniform};
+
+use crate::activation::Activation;
+use crate::error::{expect_shape, CoreError, Result};
+use crate::layer::{Layer, Upstream, Workspace};
+use crate::scalar::Float;
+
+/// (9) Z = W·A_prev + b and (10) A = g(Z), written into `z` and `a`.
+///
+/// Shapes: `w` (n, n_prev), `b` (n, 1), `a_prev` (n_prev, m), `z` and `a` (n, m).
+pub fn forward<F: Float>(
+    w: ArrayView2<F>,
+    b: ArrayView2<F>,
+    a_prev: ArrayView2<F>,
+    activation: Activation,
+    mut z: ArrayViewMut2<F>,
+    a: ArrayViewMut2<F>,
+) -> Result<()> {
+    let (n, n_prev) = w.dim();
+    let m = a_prev.ncols();
+    expect_shape("b", &[n, 1], b.shape())?;
+    expect_shape("A_prev", &[n_prev, m], a_prev.shape())?;
+    expect_shape("Z", &[n, m], z.shape())?;
+    expect_shape("A", &[n, m], a.shape())?;
+    // (9) Z = W A_prev, then + b fused with (10) in one pass over Z.
+    general_mat_mul(F::one(), &w, &a_prev, F::zero(), &mut z);
+    activation.add_bias_forward(z, b, a);
+    Ok(())
+}
+
+/// The gradients (12)–(14) from dZ^[l].
+///
+/// (12) dW = (1/m) dZ·A_prevᵀ, (13) db = (1/m) Σ_i dz^(i), (14) dA_prev = Wᵀ·dZ (skipped when
+/// `da_prev` is `None`, as for the first layer). Shapes: `w` (n, n_prev), `a_prev` (n_prev, m),
+/// `dz` (n, m), `dw` (n, n_prev), `db` (n, 1), `da_prev` (n_prev, m).
+pub fn backward_from_dz<F: Float>(
+    w: ArrayView2<F>,
+    a_prev: ArrayView2<F>,
+    dz: ArrayView2<F>,
+    mut dw: ArrayViewMut2<F>,
+    mut db: ArrayViewMut2<F>,
+    da_prev: Option<ArrayViewMut2<F>>,
+) -> Result<()> {
+    let (n, n_prev) = w.dim();
+    let m = dz.ncols();
+    if m == 0 {
+        return Err(CoreError::Shape(
+            "dZ: expected at least one example (column), got 0".into(),
+        ));
+    }
+    expect_shape("A_prev", &[n_prev, m], a_prev.shape())?;
+    expect_shape("dZ", &[n, m], dz.shape())?;
+    expect_shape("dW", &[n, n_prev], dw.shape())?;
+    expect_shape("db", &[n, 1], db.shape())?;
+    let inv_m = F::one() / F::c(m as f64);
+    // (12) dW = (1/m) dZ A_prevᵀ
+    general_mat_mul(inv_m, &dz, &a_prev.t(), F::zero(), &mut dw);
+    // (13) db = (1/m) Σ over the columns of dZ, one contiguous row at a time
+    Zip::from(db.column_mut(0))
+        .and(dz.rows())
+        .for_each(|db, row| *db = row.sum() * inv_m);
+    // (14) dA_prev = Wᵀ dZ
+    if let Some(mut da_prev) = da_prev {
+        expect_shape("dA_prev", &[n_prev, m], da_prev.shape())?;
+        general_mat_mul(F::one(), &w.t(), &dz, F::zero(), &mut da_prev);
+    }
+    Ok(())
+}
+
+/// A dense layer: `n` neurons, each connected to every one of the `n_prev` inputs.
+#[derive(Clone, Debug)]
+pub struct Dense<F: Float> {
+    activation: Activation,
+    input_shape: [usize; 1],
+    output_shape: [usize; 1],
+    /// W^[l], (n, n_prev).
+    w: Array2<F>,
+    /// b^[l], (n, 1).
+    b: Array2<F>,
+    dw: Array2<F>,
+    db: Array2<F>,
+    z: Workspace<F>,
+    a: Workspace<F>,
+    dz: Workspace<F>,
+    da_prev: Workspace<F>,
+}
+
+impl<F: Float> Dense<F> {
+    /// A layer of `units` neurons over `n_prev` inputs, with zero parameters (see
+    /// [`Layer::initialize`]).
+    pub fn new(n_prev: usize, units: usize, activation: Activation) -> Result<Self> {
+        if units == 0 {
+            return Err(CoreError::Value(
+                "Dense: units must be a positive integer, got 0".into(),
+            ));
+        }
+        if n_prev == 0 {
+            return Err(CoreError::Value(
+                "Dense: the number of inputs must be positive, got 0".into(),
+            ));
+        }
+        Ok(Dense {
+            activation,
+            input_shape: [n_prev],
+            output_shape: [units],
+            w: Array2::zeros((units, n_prev)),
+            b: Array2::zeros((units, 1)),
+            dw: Array2::zeros((units, n_prev)),
+            db: Array2::zeros((units, 1)),
+            z: Workspace::default(),
+            a: Workspace::default(),
+            dz: Workspace::default(),
+            da_prev: Workspace::default(),
+        })
+    }
+
+    /// W^[l], (n^[l], n^[l-1]).
+    pub fn w(&self) -> ArrayView2<'_, F> {
+        self.w.view()
+    }
+
+    /// b^[l], (n^[l], 1).
+    pub fn b(&self) -> ArrayView2<'_, F> {
+        self.b.view()
+    }
+}
+
+fn as_2d<'a, F: Float>(what: &str, x: ArrayViewD<'a, F>) -> Result<ArrayView2<'a, F>> {
+    let shape = x.shape().to_vec();
+    x.into_dimensionality::<Ix2>().map_err(|_| {
+        CoreError::Shape(format!(
+            "{what}: a dense layer expects a 2-D (features, m) array, got shape {shape:?}"
+        ))
+    })
+}
+
+fn as_2d_mut<'a, F: Float>(x: ArrayViewMutD<'a, F>) -> ArrayViewMut2<'a, F> {
+    x.into_dimensionality::<Ix2>()
+        .expect("dense workspaces are 2-D by construction")
+}
+
+impl<F: Float> Layer<F> for Dense<F> {
+    fn kind(&self) -> &'static str {
+        "dense"
+    }
+
+    fn activation(&self) -> Activation {
+        self.activation
+    }
+
+    fn input_shape(&self) -> &[usize] {
+        &self.input_shape
+    }
+
+    fn output_shape(&self) -> &[usize] {
+        &self.output_shape
+    }
+
+    fn param_names(&self) -> &'static [&'static str] {
+        &["W", "b"]
+    }
+
+    fn params(&self) -> Vec<ArrayViewD<'_, F>> {
+        vec![self.w.view().into_dyn(), self.b.view().into_dyn()]
+    }
+
+    fn set_param(&mut self, index: usize, value: ArrayViewD<F>) -> Result<()> {
+        let (name, target) = match index {
+            0 => ("W", &mut self.w),
+            1 => ("b", &mut self.b),
+            _ => {
+                return Err(CoreError::Value(format!(
+                    "dense layer has parameters 0 (W) and 1 (b), got index {index}"
+                )))
+            }
+        };
+        expect_shape(name, target.shape(), value.shape())?;
+        target.assign(&as_2d(name, value)?);
+        Ok(())
+    }
+
+    fn grads(&self) -> Vec<ArrayViewD<'_, F>> {
+        vec![self.dw.view().into_dyn(), self.db.view().into_dyn()]
+    }
+
+    /// He normal (σ = √(2/n_prev)) for relu and leaky_relu, Glorot uniform
+    /// (limit √(6/(n_prev + n))) otherwise; b = 0. Values are drawn in f64 and rounded, so a
+    /// float32 and a float64 model from the same seed start from the same numbers.
+    fn initialize(&mut self, rng: &mut ChaCha8Rng) {
+        let (n, n_prev) = self.w.dim();
+        if self.activation.is_relu_like() {
+            let normal = Normal::new(0.0, (2.0 / n_prev as f64).sqrt())
+                .expect("standard deviation is positive and finite");
+            self.w.iter_mut().for_each(|w| *w = F::c(normal.sample(rng)));
+        } else {
+            let limit = (6.0 / (n_prev + n) as f64).sqrt();
+            let uniform =
+                Uniform::new_inclusive(-limit, limit).expect("limit is positive and finite");
+            self.w.iter_mut().for_each(|w| *w = F::c(uniform.sample(rng)));
+        }
+        self.b.fill(F::zero());
+    }
+
+    fn forward(&mut self, a_prev: ArrayViewD<F>) -> Result<()> {
+        let a_prev = as_2d("A_prev", a_prev)?;
+        let n = self.output_shape[0];
+        let m = a_prev.ncols();
+        self.z.resize(&[n, m]);
+        self.a.resize(&[n, m]);
+        forward(
+            self.w.view(),
+            self.b.view(),
+            a_prev,
+            self.activation,
+            as_2d_mut(self.z.view_mut()),
+            as_2d_mut(self.a.view_mut()),
+        )
+    }
+
+    fn z(&self) -> ArrayViewD<'_, F> {
+        self.z.view()
+    }
+
+    fn a(&self) -> ArrayViewD<'_, F> {
+        self.a.view()
+    }
+
+    fn backward(
+        &mut self,
+        a_prev: ArrayViewD<F>,
+        upstream: Upstream<'_, F>,
+        need_da_prev: bool,
+    ) -> Result<()> {
+        let a_prev = as_2d("A_prev", a_prev)?;
+        let (n, n_prev) = self.w.dim();
+        let m = a_prev.ncols();
+        let dz = match upstream {
+            Upstream::DZ(dz) => as_2d("dZ", dz)?,
+            Upstream::DA(da) => {
+                let da = as_2d("dA", da)?;
+                expect_shape("dA", &[n, m], da.shape())?;
+                expect_shape("Z", &[n, m], self.z.view().shape())?;
+                self.dz.resize(&[n, m]);
+                // (11) dZ = dA * g′(Z)
+                let z = as_2d("Z", self.z.view())?;
+                let a = as_2d("A", self.a.view())?;
+                self.activation
+                    .backward(da, z, a, as_2d_mut(self.dz.view_mut()));
+                as_2d("dZ", self.dz.view())?
+            }
+        };
+        let da_prev = if need_da_prev {
+            self.da_prev.resize(&[n_prev, m]);
+            Some(as_2d_mut(self.da_prev.view_mut()))
+        } else {
+            None
+        };
+        backward_from_dz(
+            self.w.view(),
+            a_prev,
+            dz,
+            self.dw.view_mut(),
+            self.db.view_mut(),
+            da_prev,
+        )
+    }
+
+    fn da_prev(&self) -> ArrayViewD<'_, F> {
+        self.da_prev.view()
+    }
+
+    fn for_each_param_grad(&mut self, f: &mut dyn FnMut(ArrayViewMutD<'_, F>, ArrayViewD<'_, F>)) {
+        f(self.w.view_mut().into_dyn(), self.dw.view().into_dyn());
+        f(self.b.view_mut().into_dyn(), self.db.view().into_dyn());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approx::assert_abs_diff_eq;
+    use ndarray::array;
+
+    #[test]
+    fn forward_hand_worked() {
+        // 2 inputs, 2 neurons, 2 examples (columns)
+        let w = array![[1.0, -1.0], [0.5, 2.0]];
+        let b = array![[0.5], [-1.0]];
+        let x = array![[1.0, 2.0], [3.0, -1.0]];
+        let mut z = Array2::zeros((2, 2));
+        let mut a = Array2::zeros((2, 2));
+        forward(
+            w.view(),
+            b.view(),
+            x.view(),
+            Activation::Relu,
+            z.view_mut(),
+            a.view_mut(),
+        )
+        .unwrap();
+        // Z = W X + b = [[1-3, 2+1], [0.5+6, 1-2]] + b
+        assert_eq!(z, array![[-1.5, 3.5], [5.5, -2.0]]);
+        assert_eq!(a, array![[0.0, 3.5], [5.5, 0.0]]);
+    }
+
+    #[test]
+    fn backward_hand_worked() {
+        let w = array![[1.0, -1.0], [0.5, 2.0]];
+        let x = array![[1.0, 2.0], [3.0, -1.0]];
+        let dz = array![[1.0, -2.0], [0.5, 1.0]];
+        let mut dw = Array2::zeros((2, 2));
+        let mut db = Array2::zeros((2, 1));
+        let mut da_prev = Array2::zeros((2, 2));
+        backward_from_dz(
+            w.view(),
+            x.view(),
+            dz.view(),
+            dw.view_mut(),
+            db.view_mut(),
+            Some(da_prev.view_mut()),
+        )
+        .unwrap();
+        // (12) dW = dZ Xᵀ / 2
+        assert_abs_diff_eq!(
+            dw,
+            array![[(1.0 - 4.0) / 2.0, (3.0 + 2.0) / 2.0], [(0.5 + 2.0) / 2.0, (1.5 - 1.0) / 2.0]],
+            epsilon = 1e-15
+        );
+        // (13) db = row sums / 2
+        assert_abs_diff_eq!(db, array![[-0.5], [0.75]], epsilon = 1e-15);
+        // (14) dA_prev = Wᵀ dZ
+        assert_abs_diff_eq!(
+            da_prev,
+            array![[1.0 + 0.25, -2.0 + 0.5], [-1.0 + 1.0, 2.0 + 2.0]],
+            epsilon = 1e-15
+        );
+    }
+
+    #[test]
+    fn vectorized_gradients_equal_the_per_example_sums() {
+        // (12)-(13) vs (5)-(6): accumulate per example and divide by m.
+        let mut layer = Dense::<f64>::new(3, 2, Activation::Tanh).unwrap();
+        layer
+            .set_param(0, array![[0.1, -0.3, 0.2], [0.4, 0.05, -0.6]].into_dyn().view())
+            .unwrap();
+        layer
+            .set_param(1, array![[0.1], [-0.2]].into_dyn().view())
+            .unwrap();
+        let x = array![[1.0, -0.5, 0.3, 2.0], [0.2, 0.1, -1.0, 0.0], [0.7, 0.4, 0.9, -0.3]];
+        let da = array![[0.3, -1.0, 0.5, 0.2], [1.1, 0.4, -0.6, 0.9]];
+        layer.forward(x.view().into_dyn()).unwrap();
+        layer
+            .backward(x.view().into_dyn(), Upstream::DA(da.view().into_dyn()), true)
+            .unwrap();
+        let mut dw = Array2::<f64>::zeros((2, 3));
+        let mut db = Array2::<f64>::zeros((2, 1));
+        for i in 0..4 {
+            let xi = x.column(i);
+            let zi = layer.w.dot(&xi) + &layer.b.column(0);
+            let dzi = &da.column(i) * &zi.mapv(|z| 1.0 - z.tanh().powi(2)); // (4)
+            for r in 0..2 {
+                db[[r, 0]] += dzi[r]; // (6)
+                for c in 0..3 {
+                    dw[[r, c]] += dzi[r] * xi[c]; // (5)
+                }
+            }
+        }
+        assert_abs_diff_eq!(layer.dw, dw / 4.0, epsilon = 1e-14);
+        assert_abs_diff_eq!(layer.db, db / 4.0, epsilon = 1e-14);
+    }
+
+    #[test]
+    fn wrong_shapes_are_errors_not_panics() {
+        let mut layer = Dense::<f32>::new(3, 2, Activation::Relu).unwrap();
+        let x = Array2::<f32>::zeros((4, 5));
+        let err = layer.forward(x.view().into_dyn()).unwrap_err();
+        assert!(matches!(err, CoreError::Shape(_)), "{err}");
+        assert!(err.to_string().contains("[3, 5]"), "{err}");
+        assert!(layer.set_param(0, Array2::<f32>::zeros((3, 2)).view().into_dyn()).is_err());
+        assert!(Dense::<f32>::new(3, 0, Activation::Relu).is_err());
+    }
+
+    #[test]
+    fn workspaces_shrink_and_grow_with_the_batch() {
+        let mut layer = Dense::<f64>::new(2, 3, Activation::Linear).unwrap();
+        for m in [5, 2, 7] {
+            let x = Array2::<f64>::ones((2, m));
+            layer.forward(x.view().into_dyn()).unwrap();
+            assert_eq!(layer.a().shape(), &[3, m]);
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Layer types, one file each.
+
+pub mod dense;
+
+pub use dense::Dense;

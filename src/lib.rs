@@ -1,0 +1,26 @@
+//! deepnet: deep neural networks in the notation of the lecture "RNA profunda (deep learning),
+//! gradiente descendente". Examples are columns: X is (n_x, m), W^[l] is (n^[l], n^[l-1]),
+//! b^[l] is (n^[l], 1). Equation numbers in comments, e.g. `(12)`, are the lecture's.
+//!
+//! The core (everything but `python`) is plain ndarray in, ndarray out, with no PyO3.
+
+pub mod activation;
+pub mod error;
+pub mod layer;
+pub mod layers;
+pub mod loss;
+pub mod network;
+pub mod optimizer;
+pub mod scalar;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use activation::Activation;
+pub use error::{CoreError, Result};
+pub use layer::{Layer, Upstream, Workspace};
+pub use layers::Dense;
+pub use loss::Loss;
+pub use network::{EpochReport, LayerSpec, Network};
+pub use optimizer::sgd_update;
+pub use scalar::Float;

@@ -1,0 +1,307 @@
+//! Losses: the cost J (mean over the m examples of a per-example loss L) and the gradient that
+//! starts the backward pass, (8)/(15).
+//!
+//! Convention (the lecture's): column i of dA^[L] is ∂L(ŷ^(i), y^(i))/∂ŷ^(i), the per-example
+//! derivative of (8). The 1/m that makes J a mean is applied once, in (12)–(13).
+//!
+//! | loss | L(ŷ, y) per example (sum over the n_y outputs) | dA^[L] (15) |
+//! |---|---|---|
+//! | `binary_crossentropy` | −Σ_k [y_k log ŷ_k + (1 − y_k) log(1 − ŷ_k)] | (ŷ − y) / (ŷ (1 − ŷ)) |
+//! | `categorical_crossentropy` | −Σ_k y_k log ŷ_k | −y / ŷ |
+//! | `mse` | (1/n_y) Σ_k (ŷ_k − y_k)² | 2 (ŷ − y) / n_y |
+//!
+//! With sigmoid + binary cross-entropy and softmax + categorical cross-entropy the product
+//! (11)·(15) collapses to dZ^[L] = Ŷ − Y; [`Loss::output_delta`] computes that directly and
+//! [`Loss::cost_from_logits`] computes J from Z^[L] without any log(0) or exp overflow.
+
+use ndarray::{Array1, ArrayView2, ArrayViewMut2, Zip};
+
+use crate::activation::Activation;
+use crate::error::{CoreError, Result};
+use crate::scalar::Float;
+
+/// The cost function J. Names are Keras'.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Loss {
+    BinaryCrossentropy,
+    CategoricalCrossentropy,
+    Mse,
+}
+
+impl Loss {
+    /// Every loss, in the order the documentation lists them.
+    pub const ALL: [Loss; 3] = [
+        Loss::BinaryCrossentropy,
+        Loss::CategoricalCrossentropy,
+        Loss::Mse,
+    ];
+
+    /// Parses "binary_crossentropy", "categorical_crossentropy" or "mse".
+    pub fn from_name(name: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|l| l.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|l| l.name()).collect();
+                CoreError::Value(format!("unknown loss {name:?}: expected one of {names:?}"))
+            })
+    }
+
+    /// The Keras-style name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Loss::BinaryCrossentropy => "binary_crossentropy",
+            Loss::CategoricalCrossentropy => "categorical_crossentropy",
+            Loss::Mse => "mse",
+        }
+    }
+
+    /// Whether the network's output must be a probability (the cross-entropies).
+    pub fn is_classification(self) -> bool {
+        self != Loss::Mse
+    }
+
+    /// Cross-entropies take log ŷ, so the output layer must produce probabilities.
+    pub fn check_output_activation(self, act: Activation) -> Result<()> {
+        if self.is_classification() && !matches!(act, Activation::Sigmoid | Activation::Softmax) {
+            return Err(CoreError::Value(format!(
+                "loss {:?} needs outputs in (0, 1): the last layer's activation must be \
+                 \"sigmoid\" or \"softmax\", got {:?}",
+                self.name(),
+                act.name()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether (11)·(15) collapses to dZ^[L] = Ŷ − Y for this output activation.
+    pub fn pairs_with(self, act: Activation) -> bool {
+        matches!(
+            (self, act),
+            (Loss::BinaryCrossentropy, Activation::Sigmoid)
+                | (Loss::CategoricalCrossentropy, Activation::Softmax)
+        )
+    }
+
+    /// J = (1/m) Σ_i L(ŷ^(i), y^(i)), accumulated in f64. Probabilities are clipped to
+    /// [ε, 1 − ε] before the logarithm (ε = 1e-7 in float32, 1e-12 in float64).
+    pub fn cost<F: Float>(self, yhat: ArrayView2<F>, y: ArrayView2<F>) -> f64 {
+        let m = yhat.ncols().max(1) as f64;
+        let clip = |p: F| p.max(F::LOG_EPS).min(F::one() - F::LOG_EPS);
+        let mut total = 0.0f64;
+        match self {
+            Loss::BinaryCrossentropy => Zip::from(&yhat).and(&y).for_each(|&p, &y| {
+                let p = clip(p);
+                total -= (y * p.ln() + (F::one() - y) * (F::one() - p).ln())
+                    .to_f64()
+                    .unwrap_or(f64::NAN);
+            }),
+            Loss::CategoricalCrossentropy => Zip::from(&yhat).and(&y).for_each(|&p, &y| {
+                total -= (y * clip(p).ln()).to_f64().unwrap_or(f64::NAN);
+            }),
+            Loss::Mse => {
+                Zip::from(&yhat).and(&y).for_each(|&p, &y| {
+                    let d = (p - y).to_f64().unwrap_or(f64::NAN);
+                    total += d * d;
+                });
+                total /= yhat.nrows().max(1) as f64;
+            }
+        }
+        total / m
+    }
+
+    /// J computed from the output layer's states Z^[L] for the paired output activations
+    /// (sigmoid with binary, softmax with categorical cross-entropy), without clipping:
+    /// binary: L = Σ_k max(z, 0) − z y + log(1 + e^−|z|);
+    /// categorical: L = Σ_k y_k (logsumexp(z) − z_k).
+    pub fn cost_from_logits<F: Float>(self, z: ArrayView2<F>, y: ArrayView2<F>) -> Result<f64> {
+        let m = z.ncols().max(1) as f64;
+        let mut total = 0.0f64;
+        match self {
+            Loss::BinaryCrossentropy => Zip::from(&z).and(&y).for_each(|&z, &y| {
+                let z = z.to_f64().unwrap_or(f64::NAN);
+                let y = y.to_f64().unwrap_or(f64::NAN);
+                total += z.max(0.0) - z * y + (-z.abs()).exp().ln_1p();
+            }),
+            Loss::CategoricalCrossentropy => {
+                // logsumexp per column, row by row: max, then Σ e^(z − max).
+                let mut max = z.row(0).mapv(|v| v.to_f64().unwrap_or(f64::NAN));
+                for row in z.rows() {
+                    Zip::from(&mut max).and(&row).for_each(|mx, &v| {
+                        *mx = mx.max(v.to_f64().unwrap_or(f64::NAN));
+                    });
+                }
+                let mut sum = Array1::<f64>::zeros(z.ncols());
+                let mut ysum = Array1::<f64>::zeros(z.ncols());
+                for (zr, yr) in z.rows().into_iter().zip(y.rows()) {
+                    Zip::from(&mut sum)
+                        .and(&mut ysum)
+                        .and(&max)
+                        .and(&zr)
+                        .and(&yr)
+                        .for_each(|s, ys, &mx, &z, &y| {
+                            let z = z.to_f64().unwrap_or(f64::NAN);
+                            let y = y.to_f64().unwrap_or(f64::NAN);
+                            *s += (z - mx).exp();
+                            *ys += y;
+                            total -= y * z;
+                        });
+                }
+                Zip::from(&sum)
+                    .and(&ysum)
+                    .and(&max)
+                    .for_each(|&s, &ys, &mx| total += ys * (mx + s.ln()));
+            }
+            Loss::Mse => {
+                return Err(CoreError::Value(
+                    "mse has no logits form: use Loss::cost on the outputs".into(),
+                ))
+            }
+        }
+        Ok(total / m)
+    }
+
+    /// (15) dA^[L] = ∂L/∂Ŷ column by column (see the module docs for the convention),
+    /// written into `da`. Probabilities are clipped as in [`Loss::cost`].
+    pub fn gradient<F: Float>(self, yhat: ArrayView2<F>, y: ArrayView2<F>, mut da: ArrayViewMut2<F>) {
+        let clip = |p: F| p.max(F::LOG_EPS).min(F::one() - F::LOG_EPS);
+        match self {
+            Loss::BinaryCrossentropy => {
+                Zip::from(&mut da).and(&yhat).and(&y).for_each(|d, &p, &y| {
+                    let p = clip(p);
+                    *d = (p - y) / (p * (F::one() - p));
+                })
+            }
+            Loss::CategoricalCrossentropy => {
+                Zip::from(&mut da)
+                    .and(&yhat)
+                    .and(&y)
+                    .for_each(|d, &p, &y| *d = -y / clip(p))
+            }
+            Loss::Mse => {
+                let k = F::c(2.0 / yhat.nrows().max(1) as f64);
+                Zip::from(&mut da)
+                    .and(&yhat)
+                    .and(&y)
+                    .for_each(|d, &p, &y| *d = k * (p - y));
+            }
+        }
+    }
+
+    /// dZ^[L] = Ŷ − Y, the collapsed (11)·(15) for the paired output activations.
+    pub fn output_delta<F: Float>(yhat: ArrayView2<F>, y: ArrayView2<F>, mut dz: ArrayViewMut2<F>) {
+        Zip::from(&mut dz)
+            .and(&yhat)
+            .and(&y)
+            .for_each(|d, &p, &y| *d = p - y);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approx::assert_abs_diff_eq;
+    use ndarray::{array, Array2};
+
+    #[test]
+    fn hand_worked_costs() {
+        // two examples, one output
+        let yhat = array![[0.9, 0.2]];
+        let y = array![[1.0, 0.0]];
+        let bce = -(0.9f64.ln() + 0.8f64.ln()) / 2.0;
+        assert_abs_diff_eq!(
+            Loss::BinaryCrossentropy.cost(yhat.view(), y.view()),
+            bce,
+            epsilon = 1e-15
+        );
+        assert_abs_diff_eq!(
+            Loss::Mse.cost(yhat.view(), y.view()),
+            (0.01 + 0.04) / 2.0,
+            epsilon = 1e-15
+        );
+        // three classes, two examples
+        let p = array![[0.7, 0.1], [0.2, 0.3], [0.1, 0.6]];
+        let y = array![[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]];
+        assert_abs_diff_eq!(
+            Loss::CategoricalCrossentropy.cost(p.view(), y.view()),
+            -(0.7f64.ln() + 0.6f64.ln()) / 2.0,
+            epsilon = 1e-15
+        );
+    }
+
+    #[test]
+    fn cross_entropy_never_takes_log_of_zero() {
+        let yhat = array![[0.0f32, 1.0]];
+        let y = array![[1.0f32, 0.0]];
+        let j = Loss::BinaryCrossentropy.cost(yhat.view(), y.view());
+        assert!(j.is_finite() && j > 10.0);
+        let mut da = Array2::zeros((1, 2));
+        Loss::BinaryCrossentropy.gradient(yhat.view(), y.view(), da.view_mut());
+        assert!(da.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn logits_cost_equals_cost_of_activated_outputs() {
+        let z = array![[2.0, -1.0, 0.3], [0.5, 1.5, -0.2]];
+        let y_bin = array![[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]];
+        let mut s = Array2::zeros(z.raw_dim());
+        Activation::Sigmoid.forward(z.view(), s.view_mut());
+        assert_abs_diff_eq!(
+            Loss::BinaryCrossentropy
+                .cost_from_logits(z.view(), y_bin.view())
+                .unwrap(),
+            Loss::BinaryCrossentropy.cost(s.view(), y_bin.view()),
+            epsilon = 1e-12
+        );
+        let y_cat = array![[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]];
+        Activation::Softmax.forward(z.view(), s.view_mut());
+        assert_abs_diff_eq!(
+            Loss::CategoricalCrossentropy
+                .cost_from_logits(z.view(), y_cat.view())
+                .unwrap(),
+            Loss::CategoricalCrossentropy.cost(s.view(), y_cat.view()),
+            epsilon = 1e-12
+        );
+        // huge logits: finite, and equal to the exact limit
+        let z = array![[1000.0], [-1000.0]];
+        let y = array![[0.0], [1.0]];
+        let j = Loss::CategoricalCrossentropy
+            .cost_from_logits(z.view(), y.view())
+            .unwrap();
+        assert_abs_diff_eq!(j, 2000.0, epsilon = 1e-9);
+    }
+
+    #[test]
+    fn paired_output_delta_equals_chain_rule() {
+        // (11)·(15) by the chain rule equals Ŷ − Y for both pairs.
+        let z = array![[0.2, -1.0], [1.3, 0.4], [-0.5, 2.2]];
+        let y = array![[0.0, 1.0], [1.0, 0.0], [0.0, 0.0]];
+        for (loss, act) in [
+            (Loss::BinaryCrossentropy, Activation::Sigmoid),
+            (Loss::CategoricalCrossentropy, Activation::Softmax),
+        ] {
+            assert!(loss.pairs_with(act));
+            let mut a = Array2::zeros(z.raw_dim());
+            act.forward(z.view(), a.view_mut());
+            let mut da = Array2::zeros(z.raw_dim());
+            loss.gradient(a.view(), y.view(), da.view_mut());
+            let mut chain = Array2::zeros(z.raw_dim());
+            act.backward(da.view(), z.view(), a.view(), chain.view_mut());
+            let mut direct = Array2::zeros(z.raw_dim());
+            Loss::output_delta(a.view(), y.view(), direct.view_mut());
+            assert_abs_diff_eq!(chain, direct, epsilon = 1e-12);
+        }
+    }
+
+    #[test]
+    fn cross_entropy_requires_probability_outputs() {
+        assert!(Loss::BinaryCrossentropy
+            .check_output_activation(Activation::Relu)
+            .is_err());
+        assert!(Loss::CategoricalCrossentropy
+            .check_output_activation(Activation::Softmax)
+            .is_ok());
+        assert!(Loss::Mse.check_output_activation(Activation::Tanh).is_ok());
+        assert!(Loss::from_name("hinge").is_err());
+    }
+}

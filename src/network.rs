@@ -1,0 +1,630 @@
+//! A network of L layers and the training process of section 7: forward, cost, backward,
+//! update, one call per mini-batch step or per epoch, with no Python between the layers.
+
+use ndarray::{s, Array2, ArrayD, ArrayView2, ArrayViewD, Axis, Ix2, IxDyn, Slice};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::activation::Activation;
+use crate::error::{CoreError, Result};
+use crate::layer::{Layer, Upstream, Workspace};
+use crate::layers::Dense;
+use crate::loss::Loss;
+use crate::optimizer::sgd_update;
+use crate::scalar::Float;
+
+/// Columns per chunk in `predict` and `cost`, so inference workspaces stay bounded whatever m.
+const INFERENCE_CHUNK: usize = 4096;
+
+/// How to build one layer; the network builds each from the previous layer's output shape.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LayerSpec {
+    /// A dense layer of `units` neurons.
+    Dense { units: usize, activation: Activation },
+}
+
+impl LayerSpec {
+    fn build<F: Float>(&self, input_shape: &[usize]) -> Result<Box<dyn Layer<F>>> {
+        match *self {
+            LayerSpec::Dense { units, activation } => {
+                let n_prev = match input_shape {
+                    [n] => *n,
+                    other => {
+                        return Err(CoreError::Shape(format!(
+                            "a dense layer takes a vector per example, i.e. input shape \
+                             [n_prev]; got {other:?}"
+                        )))
+                    }
+                };
+                Ok(Box::new(Dense::new(n_prev, units, activation)?))
+            }
+        }
+    }
+}
+
+/// What one epoch of training reports.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EpochReport {
+    /// The mean of the mini-batch costs J, weighted by batch size (each computed before its
+    /// update). With one full batch this is J at the parameters the epoch started from.
+    pub cost: f64,
+    /// J or a parameter became NaN or infinite; the parameters were restored to those the
+    /// epoch started from.
+    pub diverged: bool,
+}
+
+/// A sequence of layers with a loss: the network of figure 4.
+pub struct Network<F: Float> {
+    input_shape: Vec<usize>,
+    layers: Vec<Box<dyn Layer<F>>>,
+    loss: Loss,
+    /// (15) workspace: dA^[L], or dZ^[L] = Ŷ − Y when the output layer pairs with the loss.
+    delta: Workspace<F>,
+    /// Gathered mini-batches when examples are visited in a shuffled order.
+    batch_x: Workspace<F>,
+    batch_y: Workspace<F>,
+    /// Parameters at the start of the current epoch, restored if training diverges.
+    backup: Vec<Vec<ArrayD<F>>>,
+}
+
+impl<F: Float> Network<F> {
+    /// Builds the layers of `specs` over inputs of shape `input_shape` (per example; `[n_x]`
+    /// for a dense network) and initializes them from `seed`.
+    pub fn new(input_shape: &[usize], specs: &[LayerSpec], loss: Loss, seed: u64) -> Result<Self> {
+        if specs.is_empty() {
+            return Err(CoreError::Value(
+                "a network needs at least one layer, got 0".into(),
+            ));
+        }
+        if input_shape.is_empty() || input_shape.contains(&0) {
+            return Err(CoreError::Value(format!(
+                "input shape must have positive extents, got {input_shape:?}"
+            )));
+        }
+        let mut layers: Vec<Box<dyn Layer<F>>> = Vec::with_capacity(specs.len());
+        let mut shape = input_shape.to_vec();
+        for (l, spec) in specs.iter().enumerate() {
+            let layer = spec.build::<F>(&shape).map_err(|e| match e {
+                CoreError::Shape(s) => CoreError::Shape(format!("layer {}: {s}", l + 1)),
+                CoreError::Value(s) => CoreError::Value(format!("layer {}: {s}", l + 1)),
+                CoreError::Type(s) => CoreError::Type(format!("layer {}: {s}", l + 1)),
+            })?;
+            shape = layer.output_shape().to_vec();
+            layers.push(layer);
+        }
+        let last = layers.last().expect("at least one layer");
+        loss.check_output_activation(last.activation())?;
+        if last.output_shape().len() != 1 {
+            return Err(CoreError::Shape(format!(
+                "the last layer must output a vector per example (shape [n_y]), got {:?}",
+                last.output_shape()
+            )));
+        }
+        let mut net = Network {
+            input_shape: input_shape.to_vec(),
+            layers,
+            loss,
+            delta: Workspace::default(),
+            batch_x: Workspace::default(),
+            batch_y: Workspace::default(),
+            backup: Vec::new(),
+        };
+        net.initialize(seed);
+        Ok(net)
+    }
+
+    /// Draws every layer's parameters from one ChaCha8 stream seeded with `seed`: the same
+    /// seed gives bit-identical parameters on every platform.
+    pub fn initialize(&mut self, seed: u64) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        for layer in &mut self.layers {
+            layer.initialize(&mut rng);
+        }
+    }
+
+    pub fn layers(&self) -> &[Box<dyn Layer<F>>] {
+        &self.layers
+    }
+
+    pub fn layers_mut(&mut self) -> &mut [Box<dyn Layer<F>>] {
+        &mut self.layers
+    }
+
+    pub fn loss(&self) -> Loss {
+        self.loss
+    }
+
+    /// Shape of one example's input, `[n_x]` for a dense network.
+    pub fn input_shape(&self) -> &[usize] {
+        &self.input_shape
+    }
+
+    /// n_y.
+    pub fn n_y(&self) -> usize {
+        self.layers.last().expect("at least one layer").output_shape()[0]
+    }
+
+    /// Total number of trainable scalars.
+    pub fn n_params(&self) -> usize {
+        self.layers.iter().map(|l| l.n_params()).sum()
+    }
+
+    /// Checks X against the input shape; returns m.
+    fn check_x(&self, x: &ArrayViewD<F>) -> Result<usize> {
+        let shape = x.shape();
+        let (features, m) = shape.split_at(shape.len().saturating_sub(1));
+        if features != self.input_shape.as_slice() {
+            let mut expected: Vec<String> = self.input_shape.iter().map(|n| n.to_string()).collect();
+            expected.push("m".into());
+            return Err(CoreError::Shape(format!(
+                "X: expected shape ({}) with one column per example, got {:?}",
+                expected.join(", "),
+                shape
+            )));
+        }
+        match m {
+            [m] if *m > 0 => Ok(*m),
+            _ => Err(CoreError::Shape(format!(
+                "X: expected at least one example (column), got shape {shape:?}"
+            ))),
+        }
+    }
+
+    /// Checks X and Y together; returns m.
+    fn check_xy(&self, x: &ArrayViewD<F>, y: &ArrayView2<F>) -> Result<usize> {
+        let m = self.check_x(x)?;
+        let n_y = self.n_y();
+        if y.shape() != [n_y, m] {
+            return Err(CoreError::Shape(format!(
+                "Y: expected shape ({n_y}, {m}) (n_y outputs, one column per example of X), \
+                 got {:?}",
+                y.shape()
+            )));
+        }
+        Ok(m)
+    }
+
+    /// Forward pass (9)–(10) through every layer; Ŷ = A^[L] is then [`Network::output`].
+    pub fn forward(&mut self, x: ArrayViewD<F>) -> Result<()> {
+        self.check_x(&x)?;
+        self.forward_unchecked(x)
+    }
+
+    fn forward_unchecked(&mut self, x: ArrayViewD<F>) -> Result<()> {
+        for l in 0..self.layers.len() {
+            let (before, rest) = self.layers.split_at_mut(l);
+            let a_prev = match before.last() {
+                Some(prev) => prev.a(),
+                None => x.view(),
+            };
+            rest[0].forward(a_prev)?;
+        }
+        Ok(())
+    }
+
+    /// Ŷ = A^[L] of the last forward pass, (n_y, m).
+    pub fn output(&self) -> ArrayView2<'_, F> {
+        self.last().a().into_dimensionality::<Ix2>().expect("output is 2-D")
+    }
+
+    fn last(&self) -> &dyn Layer<F> {
+        self.layers.last().expect("at least one layer").as_ref()
+    }
+
+    /// Ŷ for every column of X, computed in chunks so memory stays bounded.
+    pub fn predict(&mut self, x: ArrayViewD<F>) -> Result<Array2<F>> {
+        let m = self.check_x(&x)?;
+        let axis = Axis(x.ndim() - 1);
+        let mut out = Array2::zeros((self.n_y(), m));
+        for start in (0..m).step_by(INFERENCE_CHUNK) {
+            let end = (start + INFERENCE_CHUNK).min(m);
+            self.forward_unchecked(x.slice_axis(axis, Slice::from(start..end)))?;
+            out.slice_mut(s![.., start..end]).assign(&self.output());
+        }
+        Ok(out)
+    }
+
+    /// J after a forward pass over the batch whose targets are `y`. For the paired output
+    /// activations J comes from Z^[L] (stable, no clipping).
+    fn batch_cost(&self, y: ArrayView2<F>) -> Result<f64> {
+        let last = self.last();
+        if self.loss.pairs_with(last.activation()) {
+            let z = last.z().into_dimensionality::<Ix2>().expect("output is 2-D");
+            self.loss.cost_from_logits(z, y)
+        } else {
+            Ok(self.loss.cost(self.output(), y))
+        }
+    }
+
+    /// The cost J over all of X, Y (the mean of the per-example losses).
+    pub fn cost(&mut self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Result<f64> {
+        let m = self.check_xy(&x, &y)?;
+        let axis = Axis(x.ndim() - 1);
+        let mut total = 0.0;
+        for start in (0..m).step_by(INFERENCE_CHUNK) {
+            let end = (start + INFERENCE_CHUNK).min(m);
+            self.forward_unchecked(x.slice_axis(axis, Slice::from(start..end)))?;
+            total += self.batch_cost(y.slice(s![.., start..end]))? * (end - start) as f64;
+        }
+        Ok(total / m as f64)
+    }
+
+    /// Backward pass (11)–(15) over the batch of the last forward pass, which must have been
+    /// run on `x`. Fills every layer's gradients.
+    fn backward_unchecked(&mut self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Result<()> {
+        let paired = self.loss.pairs_with(self.last().activation());
+        let (n_y, m) = y.dim();
+        self.delta.resize(&[n_y, m]);
+        {
+            // borrow only the layers, not all of self, so delta can be written
+            let yhat = self.layers[self.layers.len() - 1]
+                .a()
+                .into_dimensionality::<Ix2>()
+                .expect("output is 2-D");
+            let delta = self
+                .delta
+                .view_mut()
+                .into_dimensionality::<Ix2>()
+                .expect("delta is 2-D");
+            if paired {
+                Loss::output_delta(yhat, y, delta); // dZ^[L] = Ŷ − Y
+            } else {
+                self.loss.gradient(yhat, y, delta); // (15) dA^[L]
+            }
+        }
+        let nl = self.layers.len();
+        for l in (0..nl).rev() {
+            let (before, rest) = self.layers.split_at_mut(l);
+            let (current, after) = rest.split_first_mut().expect("layer l exists");
+            let a_prev = match before.last() {
+                Some(prev) => prev.a(),
+                None => x.view(),
+            };
+            let upstream = match after.first() {
+                Some(next) => Upstream::DA(next.da_prev()),
+                None if paired => Upstream::DZ(self.delta.view()),
+                None => Upstream::DA(self.delta.view()),
+            };
+            // (14) is not computed for the first layer.
+            current.backward(a_prev, upstream, l > 0)?;
+        }
+        Ok(())
+    }
+
+    /// Forward, cost and backward over all of X, Y without updating: afterwards each layer's
+    /// `grads()` holds (12)–(13). Returns J.
+    pub fn gradients(&mut self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Result<f64> {
+        self.check_xy(&x, &y)?;
+        self.forward_unchecked(x.view())?;
+        let cost = self.batch_cost(y)?;
+        self.backward_unchecked(x, y)?;
+        Ok(cost)
+    }
+
+    /// (16)–(17) for every layer with the gradients of the last backward pass.
+    pub fn update(&mut self, learning_rate: F) {
+        for layer in &mut self.layers {
+            layer.for_each_param_grad(&mut |p, g| sgd_update(p, g, learning_rate));
+        }
+    }
+
+    /// One step of section 7 on a batch: forward, cost, backward, update. Returns J of the
+    /// batch (before the update). If J is not finite nothing is updated.
+    pub fn train_step(&mut self, x: ArrayViewD<F>, y: ArrayView2<F>, learning_rate: F) -> Result<f64> {
+        self.check_xy(&x, &y)?;
+        self.step_unchecked(x, y, learning_rate)
+    }
+
+    fn step_unchecked(&mut self, x: ArrayViewD<F>, y: ArrayView2<F>, learning_rate: F) -> Result<f64> {
+        self.forward_unchecked(x.view())?;
+        let cost = self.batch_cost(y)?;
+        if cost.is_finite() {
+            self.backward_unchecked(x, y)?;
+            self.update(learning_rate);
+        }
+        Ok(cost)
+    }
+
+    /// One epoch: mini-batches of `batch_size` columns, in the column order `order` (a
+    /// permutation of 0..m) or in storage order when `None`. In storage order a mini-batch is
+    /// a view of X (no copy); in a shuffled order it is gathered into a reused workspace.
+    ///
+    /// If J or a parameter becomes NaN or infinite, training of this epoch stops and the
+    /// parameters are restored to those the epoch started from.
+    pub fn train_epoch(
+        &mut self,
+        x: ArrayViewD<F>,
+        y: ArrayView2<F>,
+        batch_size: usize,
+        order: Option<&[usize]>,
+        learning_rate: F,
+    ) -> Result<EpochReport> {
+        let m = self.check_xy(&x, &y)?;
+        if batch_size == 0 {
+            return Err(CoreError::Value(
+                "batch_size must be a positive integer, got 0".into(),
+            ));
+        }
+        let lr = learning_rate.to_f64().unwrap_or(f64::NAN);
+        if !(lr.is_finite() && lr > 0.0) {
+            return Err(CoreError::Value(format!(
+                "learning_rate must be a positive finite number, got {lr}"
+            )));
+        }
+        if let Some(order) = order {
+            if order.len() != m {
+                return Err(CoreError::Value(format!(
+                    "order: expected a permutation of the {m} example indices, got {} indices",
+                    order.len()
+                )));
+            }
+            if let Some(&bad) = order.iter().find(|&&i| i >= m) {
+                return Err(CoreError::Value(format!(
+                    "order: index {bad} is out of range for {m} examples"
+                )));
+            }
+        }
+        self.save_backup();
+        let axis = Axis(x.ndim() - 1);
+        let mut total = 0.0;
+        let mut diverged = false;
+        for start in (0..m).step_by(batch_size) {
+            let end = (start + batch_size).min(m);
+            let cost = match order {
+                None => self.step_unchecked(
+                    x.slice_axis(axis, Slice::from(start..end)),
+                    y.slice(s![.., start..end]),
+                    learning_rate,
+                )?,
+                Some(order) => self.gathered_step(&x, &y, &order[start..end], learning_rate)?,
+            };
+            if !cost.is_finite() {
+                diverged = true;
+                total = cost;
+                break;
+            }
+            total += cost * (end - start) as f64;
+        }
+        if !diverged && !self.params_finite() {
+            diverged = true;
+            total = f64::NAN;
+        }
+        if diverged {
+            self.restore_backup();
+            return Ok(EpochReport { cost: total, diverged });
+        }
+        Ok(EpochReport {
+            cost: total / m as f64,
+            diverged,
+        })
+    }
+
+    /// A step on the columns `idx` of X and Y, copied into the batch workspaces.
+    fn gathered_step(
+        &mut self,
+        x: &ArrayViewD<F>,
+        y: &ArrayView2<F>,
+        idx: &[usize],
+        learning_rate: F,
+    ) -> Result<f64> {
+        let bs = idx.len();
+        let features: usize = self.input_shape.iter().product();
+        let x2 = x
+            .view()
+            .into_shape_with_order((features, x.shape()[x.ndim() - 1]))
+            .map_err(|_| {
+                CoreError::Shape(
+                    "X with more than 2 dimensions must be C-contiguous to be shuffled".into(),
+                )
+            })?;
+        let mut bx = std::mem::take(&mut self.batch_x);
+        let mut by = std::mem::take(&mut self.batch_y);
+        bx.resize(&[features, bs]);
+        by.resize(&[y.nrows(), bs]);
+        gather_columns(x2, idx, bx.view_mut().into_dimensionality::<Ix2>().expect("2-D"));
+        gather_columns(y.view(), idx, by.view_mut().into_dimensionality::<Ix2>().expect("2-D"));
+        let mut shape = self.input_shape.clone();
+        shape.push(bs);
+        let result = {
+            let xb = bx
+                .view()
+                .into_shape_with_order(IxDyn(&shape))
+                .expect("batch buffer holds features × bs values");
+            let yb = by.view().into_dimensionality::<Ix2>().expect("2-D");
+            self.step_unchecked(xb, yb, learning_rate)
+        };
+        self.batch_x = bx;
+        self.batch_y = by;
+        result
+    }
+
+    /// Whether every parameter is finite.
+    pub fn params_finite(&self) -> bool {
+        self.layers
+            .iter()
+            .all(|l| l.params().iter().all(|p| p.iter().all(|v| v.is_finite())))
+    }
+
+    fn save_backup(&mut self) {
+        if self.backup.len() != self.layers.len() {
+            self.backup = self
+                .layers
+                .iter()
+                .map(|l| l.params().iter().map(|p| p.to_owned()).collect())
+                .collect();
+        } else {
+            for (saved, layer) in self.backup.iter_mut().zip(&self.layers) {
+                for (s, p) in saved.iter_mut().zip(layer.params()) {
+                    s.assign(&p);
+                }
+            }
+        }
+    }
+
+    fn restore_backup(&mut self) {
+        for (saved, layer) in self.backup.iter().zip(self.layers.iter_mut()) {
+            for (i, s) in saved.iter().enumerate() {
+                layer
+                    .set_param(i, s.view())
+                    .expect("backup has the parameters' shapes");
+            }
+        }
+    }
+}
+
+/// out[:, j] = src[:, idx[j]], row by row so a C-ordered source is read along its rows.
+fn gather_columns<F: Float>(src: ArrayView2<F>, idx: &[usize], mut out: ndarray::ArrayViewMut2<F>) {
+    for (src_row, mut out_row) in src.rows().into_iter().zip(out.rows_mut()) {
+        for (o, &i) in out_row.iter_mut().zip(idx) {
+            *o = src_row[i];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approx::assert_abs_diff_eq;
+    use ndarray::array;
+
+    fn xor_net(seed: u64) -> Network<f64> {
+        Network::new(
+            &[2],
+            &[
+                LayerSpec::Dense {
+                    units: 8,
+                    activation: Activation::Tanh,
+                },
+                LayerSpec::Dense {
+                    units: 1,
+                    activation: Activation::Sigmoid,
+                },
+            ],
+            Loss::BinaryCrossentropy,
+            seed,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn learns_xor_with_full_batch_gradient_descent() {
+        let x = array![[0.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 1.0]].into_dyn();
+        let y = array![[0.0, 1.0, 1.0, 0.0]];
+        let mut net = xor_net(0);
+        let first = net.cost(x.view(), y.view()).unwrap();
+        for _ in 0..2000 {
+            net.train_epoch(x.view(), y.view(), 4, None, 1.0).unwrap();
+        }
+        let last = net.cost(x.view(), y.view()).unwrap();
+        assert!(last < 0.05 && last < first, "J went from {first} to {last}");
+        let yhat = net.predict(x.view()).unwrap();
+        for (p, t) in yhat.iter().zip(y.iter()) {
+            assert_eq!((*p > 0.5) as i32 as f64, *t);
+        }
+    }
+
+    #[test]
+    fn same_seed_same_parameters_and_training() {
+        let x = array![[0.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 1.0]].into_dyn();
+        let y = array![[0.0, 1.0, 1.0, 0.0]];
+        let (mut a, mut b) = (xor_net(7), xor_net(7));
+        for net in [&mut a, &mut b] {
+            for _ in 0..10 {
+                net.train_epoch(x.view(), y.view(), 3, Some(&[3, 1, 0, 2]), 0.5)
+                    .unwrap();
+            }
+        }
+        for (la, lb) in a.layers().iter().zip(b.layers()) {
+            assert_eq!(la.params(), lb.params());
+        }
+        assert_ne!(xor_net(8).layers()[0].params(), xor_net(7).layers()[0].params());
+    }
+
+    #[test]
+    fn shuffled_order_equals_training_on_permuted_data() {
+        let x = array![[0.0, 0.5, 1.0, 1.5, 0.2], [1.0, 0.0, 0.3, 0.7, 0.9]];
+        let y = array![[0.0, 1.0, 1.0, 0.0, 1.0]];
+        let order = [4usize, 2, 0, 3, 1];
+        let xp = x.select(Axis(1), &order).into_dyn();
+        let yp = y.select(Axis(1), &order);
+        let (mut a, mut b) = (xor_net(1), xor_net(1));
+        let ra = a
+            .train_epoch(x.view().into_dyn(), y.view(), 2, Some(&order), 0.3)
+            .unwrap();
+        let rb = b.train_epoch(xp.view(), yp.view(), 2, None, 0.3).unwrap();
+        assert_eq!(ra, rb);
+        for (la, lb) in a.layers().iter().zip(b.layers()) {
+            assert_eq!(la.params(), lb.params());
+        }
+    }
+
+    #[test]
+    fn divergence_restores_the_last_finite_parameters() {
+        let x = array![[1e3, -2e3, 3e3], [5e2, 1e3, -4e3]].into_dyn();
+        let y = array![[1e3, -1e3, 2e3]];
+        let mut net = Network::<f64>::new(
+            &[2],
+            &[LayerSpec::Dense {
+                units: 1,
+                activation: Activation::Linear,
+            }],
+            Loss::Mse,
+            0,
+        )
+        .unwrap();
+        let mut diverged_at = None;
+        for epoch in 0..100 {
+            let before: Vec<ArrayD<f64>> =
+                net.layers()[0].params().iter().map(|p| p.to_owned()).collect();
+            let report = net.train_epoch(x.view(), y.view(), 3, None, 10.0).unwrap();
+            if report.diverged {
+                let after: Vec<ArrayD<f64>> =
+                    net.layers()[0].params().iter().map(|p| p.to_owned()).collect();
+                assert_eq!(before, after);
+                assert!(net.params_finite());
+                diverged_at = Some(epoch);
+                break;
+            }
+        }
+        assert!(diverged_at.is_some());
+    }
+
+    #[test]
+    fn cost_is_mean_over_chunks() {
+        let mut net = xor_net(3);
+        let m = INFERENCE_CHUNK + 10;
+        let x = ArrayD::from_shape_fn(IxDyn(&[2, m]), |ix| ((ix[0] * 7 + ix[1]) % 5) as f64 / 5.0);
+        let y = Array2::from_shape_fn((1, m), |(_, j)| (j % 2) as f64);
+        let chunked = net.cost(x.view(), y.view()).unwrap();
+        let whole = net.gradients(x.view(), y.view()).unwrap();
+        assert_abs_diff_eq!(chunked, whole, epsilon = 1e-12);
+    }
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        let mut net = xor_net(0);
+        let x3 = Array2::<f64>::zeros((3, 4)).into_dyn();
+        let err = net.predict(x3.view()).unwrap_err().to_string();
+        assert!(err.contains("(2, m)") && err.contains("[3, 4]"), "{err}");
+        let x = Array2::<f64>::zeros((2, 4)).into_dyn();
+        let y = Array2::<f64>::zeros((1, 3));
+        assert!(net.cost(x.view(), y.view()).is_err());
+        let y = Array2::<f64>::zeros((1, 4));
+        assert!(net.train_epoch(x.view(), y.view(), 0, None, 0.1).is_err());
+        assert!(net.train_epoch(x.view(), y.view(), 2, None, -0.1).is_err());
+        assert!(net.train_epoch(x.view(), y.view(), 2, Some(&[0, 1, 2, 9]), 0.1).is_err());
+        let empty = Array2::<f64>::zeros((2, 0)).into_dyn();
+        assert!(net.predict(empty.view()).is_err());
+        assert!(Network::<f32>::new(&[2], &[], Loss::Mse, 0).is_err());
+        assert!(Network::<f32>::new(
+            &[2],
+            &[LayerSpec::Dense {
+                units: 3,
+                activation: Activation::Relu
+            }],
+            Loss::CategoricalCrossentropy,
+            0
+        )
+        .is_err());
+    }
+}

@@ -1,0 +1,30 @@
+//! Parameter updates, section 6.
+
+use ndarray::{ArrayView, ArrayViewMut, Dimension, Zip};
+
+use crate::scalar::Float;
+
+/// (16) W = W − α dW and (17) b = b − α db: plain gradient descent, in place.
+pub fn sgd_update<F: Float, D: Dimension>(
+    mut param: ArrayViewMut<F, D>,
+    grad: ArrayView<F, D>,
+    learning_rate: F,
+) {
+    Zip::from(&mut param)
+        .and(&grad)
+        .for_each(|p, &g| *p = *p - learning_rate * g);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn sgd_hand_worked() {
+        let mut w = array![[1.0, 2.0], [3.0, 4.0]];
+        let dw = array![[0.5, -1.0], [0.0, 2.0]];
+        sgd_update(w.view_mut(), dw.view(), 0.1);
+        assert_eq!(w, array![[0.95, 2.1], [3.0, 3.8]]);
+    }
+}
