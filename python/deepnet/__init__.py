@@ -1,0 +1,26 @@
+"""deepnet: deep neural networks in the lecture's notation, trained by compiled Rust kernels.
+
+Examples are columns: X has shape (n_x, m), W^[l] (n^[l], n^[l-1]), b^[l] (n^[l], 1).
+Equation numbers in docstrings, e.g. (12), are the lecture's (see README).
+"""
+
+from deepnet import ops
+from deepnet._core import __version__
+from deepnet.gradcheck import gradient_check
+from deepnet.history import History
+from deepnet.layers import ACTIVATIONS, Dense, Layer
+from deepnet.model import LOSSES, Sequential
+from deepnet.reference import per_example_gradients
+
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "Dense",
+    "History",
+    "Layer",
+    "Sequential",
+    "__version__",
+    "gradient_check",
+    "ops",
+    "per_example_gradients",
+]

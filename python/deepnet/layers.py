@@ -1,0 +1,137 @@
+"""Layers: the building blocks of figures 4–5 of the lecture.
+
+A layer is declared before the network knows its input size, as in Keras; `Sequential` then
+builds it in Rust. Afterwards its parameters are readable and assignable as numpy arrays in
+the lecture's shapes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from deepnet import _core
+from deepnet._validation import as_float_array, check_name, check_positive_int
+
+if TYPE_CHECKING:
+    from deepnet.model import Sequential
+
+ACTIVATIONS: tuple[str, ...] = tuple(_core.ACTIVATIONS)
+
+
+class Layer:
+    """Base class: a block with a forward and a backward computation, owned by one model."""
+
+    #: Parameter names, in the order the Rust layer stores them.
+    param_names: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        self._model: Sequential | None = None
+        self._index = -1
+
+    def spec(self) -> dict[str, Any]:
+        """The dict the Rust network is built from."""
+        raise NotImplementedError
+
+    def _attach(self, model: Sequential, index: int) -> None:
+        if self._model is not None and self._model is not model:
+            raise ValueError(
+                f"{self!r} already belongs to another model: create a new layer for each model"
+            )
+        self._model, self._index = model, index
+
+    @property
+    def built(self) -> bool:
+        """Whether the model this layer belongs to has been built (its parameters exist)."""
+        return self._model is not None and self._model.built
+
+    def _net(self) -> Any:
+        if self._model is None or not self._model.built:
+            raise RuntimeError(
+                f"{self!r} has no parameters yet: it is built when its model is, i.e. when "
+                "Sequential gets n_x or at the first call to fit/predict"
+            )
+        return self._model._net
+
+    def _get(self, i: int) -> np.ndarray:
+        value = self._net().get_param(self._index, i)
+        # a copy of the Rust array: read-only so that an element assignment, which could not
+        # reach the model, fails loudly instead of being lost
+        value.flags.writeable = False
+        return value
+
+    def _set(self, i: int, value: Any) -> None:
+        net = self._net()
+        name = self.param_names[i]
+        expected = tuple(self._net().layer_info(self._index)["params"][i][1])
+        arr = as_float_array(value, f"{name} of layer {self._index + 1}", net.dtype,
+                             ndim=len(expected), shape_hint=f"of shape {expected}")
+        if arr.shape != expected:
+            raise ValueError(
+                f"{name} of layer {self._index + 1}: expected shape {expected}, got {arr.shape}"
+            )
+        net.set_param(self._index, i, arr)
+
+    @property
+    def n_params(self) -> int:
+        """Number of trainable scalars."""
+        info = self._net().layer_info(self._index)
+        return int(sum(np.prod(shape) for _, shape in info["params"]))
+
+
+class Dense(Layer):
+    """A fully connected layer of `units` neurons: forward (9)–(10), backward (11)–(14).
+
+    Parameters
+    ----------
+    units : int
+        n^[l], the number of neurons.
+    activation : str, default "linear"
+        g^[l]: one of "sigmoid", "tanh", "relu", "leaky_relu", "linear", "softmax".
+
+    Attributes
+    ----------
+    W : ndarray of shape (n^[l], n^[l-1])
+        The weights. Reading gives a read-only copy; assign a whole array to change them
+        (``layer.W = new_W``).
+    b : ndarray of shape (n^[l], 1)
+        The biases, likewise.
+
+    Examples
+    --------
+    >>> import deepnet as dn
+    >>> model = dn.Sequential([dn.Dense(3, activation="tanh"), dn.Dense(1, activation="sigmoid")],
+    ...                       n_x=2, loss="binary_crossentropy")
+    >>> model.layers[0].W.shape, model.layers[0].b.shape
+    ((3, 2), (3, 1))
+    """
+
+    param_names = ("W", "b")
+
+    def __init__(self, units: int, activation: str = "linear") -> None:
+        super().__init__()
+        self.units = check_positive_int(units, "Dense units")
+        self.activation = check_name(activation, "Dense activation", ACTIVATIONS)
+
+    def spec(self) -> dict[str, Any]:
+        return {"type": "dense", "units": self.units, "activation": self.activation}
+
+    @property
+    def W(self) -> np.ndarray:  # noqa: N802 - the lecture's name
+        return self._get(0)
+
+    @W.setter
+    def W(self, value: Any) -> None:  # noqa: N802
+        self._set(0, value)
+
+    @property
+    def b(self) -> np.ndarray:
+        return self._get(1)
+
+    @b.setter
+    def b(self, value: Any) -> None:
+        self._set(1, value)
+
+    def __repr__(self) -> str:
+        return f"Dense({self.units}, activation={self.activation!r})"
