@@ -45,15 +45,14 @@ fn mnist_net() -> Network<f32> {
 }
 
 fn one_hot(m: usize) -> Array2<f32> {
-    Array2::from_shape_fn((SIZES[3], m), |(k, j)| ((j * 7) % SIZES[3] == k) as u8 as f32)
+    Array2::from_shape_fn((SIZES[3], m), |(k, j)| {
+        ((j * 7) % SIZES[3] == k) as u8 as f32
+    })
 }
 
 /// Flops of one training step: forward 2·n·n_prev·m, backward 4·n·n_prev·m per layer.
 fn step_flops(m: usize) -> u64 {
-    SIZES
-        .windows(2)
-        .map(|w| 6 * (w[0] * w[1] * m) as u64)
-        .sum()
+    SIZES.windows(2).map(|w| 6 * (w[0] * w[1] * m) as u64).sum()
 }
 
 fn bench_forward(c: &mut Criterion) {

@@ -163,7 +163,12 @@ impl Loss {
 
     /// (15) dA^[L] = ∂L/∂Ŷ column by column (see the module docs for the convention),
     /// written into `da`. Probabilities are clipped as in [`Loss::cost`].
-    pub fn gradient<F: Float>(self, yhat: ArrayView2<F>, y: ArrayView2<F>, mut da: ArrayViewMut2<F>) {
+    pub fn gradient<F: Float>(
+        self,
+        yhat: ArrayView2<F>,
+        y: ArrayView2<F>,
+        mut da: ArrayViewMut2<F>,
+    ) {
         let clip = |p: F| p.max(F::LOG_EPS).min(F::one() - F::LOG_EPS);
         match self {
             Loss::BinaryCrossentropy => {
@@ -172,12 +177,10 @@ impl Loss {
                     *d = (p - y) / (p * (F::one() - p));
                 })
             }
-            Loss::CategoricalCrossentropy => {
-                Zip::from(&mut da)
-                    .and(&yhat)
-                    .and(&y)
-                    .for_each(|d, &p, &y| *d = -y / clip(p))
-            }
+            Loss::CategoricalCrossentropy => Zip::from(&mut da)
+                .and(&yhat)
+                .and(&y)
+                .for_each(|d, &p, &y| *d = -y / clip(p)),
             Loss::Mse => {
                 let k = F::c(2.0 / yhat.nrows().max(1) as f64);
                 Zip::from(&mut da)

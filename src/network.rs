@@ -20,7 +20,10 @@ const INFERENCE_CHUNK: usize = 4096;
 #[derive(Clone, Debug, PartialEq)]
 pub enum LayerSpec {
     /// A dense layer of `units` neurons.
-    Dense { units: usize, activation: Activation },
+    Dense {
+        units: usize,
+        activation: Activation,
+    },
 }
 
 impl LayerSpec {
@@ -141,7 +144,10 @@ impl<F: Float> Network<F> {
 
     /// n_y.
     pub fn n_y(&self) -> usize {
-        self.layers.last().expect("at least one layer").output_shape()[0]
+        self.layers
+            .last()
+            .expect("at least one layer")
+            .output_shape()[0]
     }
 
     /// Total number of trainable scalars.
@@ -154,7 +160,8 @@ impl<F: Float> Network<F> {
         let shape = x.shape();
         let (features, m) = shape.split_at(shape.len().saturating_sub(1));
         if features != self.input_shape.as_slice() {
-            let mut expected: Vec<String> = self.input_shape.iter().map(|n| n.to_string()).collect();
+            let mut expected: Vec<String> =
+                self.input_shape.iter().map(|n| n.to_string()).collect();
             expected.push("m".into());
             return Err(CoreError::Shape(format!(
                 "X: expected shape ({}) with one column per example, got {:?}",
@@ -204,7 +211,10 @@ impl<F: Float> Network<F> {
 
     /// Ŷ = A^[L] of the last forward pass, (n_y, m).
     pub fn output(&self) -> ArrayView2<'_, F> {
-        self.last().a().into_dimensionality::<Ix2>().expect("output is 2-D")
+        self.last()
+            .a()
+            .into_dimensionality::<Ix2>()
+            .expect("output is 2-D")
     }
 
     fn last(&self) -> &dyn Layer<F> {
@@ -229,7 +239,10 @@ impl<F: Float> Network<F> {
     fn batch_cost(&self, y: ArrayView2<F>) -> Result<f64> {
         let last = self.last();
         if self.loss.pairs_with(last.activation()) {
-            let z = last.z().into_dimensionality::<Ix2>().expect("output is 2-D");
+            let z = last
+                .z()
+                .into_dimensionality::<Ix2>()
+                .expect("output is 2-D");
             self.loss.cost_from_logits(z, y)
         } else {
             Ok(self.loss.cost(self.output(), y))
@@ -310,12 +323,22 @@ impl<F: Float> Network<F> {
 
     /// One step of section 7 on a batch: forward, cost, backward, update. Returns J of the
     /// batch (before the update). If J is not finite nothing is updated.
-    pub fn train_step(&mut self, x: ArrayViewD<F>, y: ArrayView2<F>, learning_rate: F) -> Result<f64> {
+    pub fn train_step(
+        &mut self,
+        x: ArrayViewD<F>,
+        y: ArrayView2<F>,
+        learning_rate: F,
+    ) -> Result<f64> {
         self.check_xy(&x, &y)?;
         self.step_unchecked(x, y, learning_rate)
     }
 
-    fn step_unchecked(&mut self, x: ArrayViewD<F>, y: ArrayView2<F>, learning_rate: F) -> Result<f64> {
+    fn step_unchecked(
+        &mut self,
+        x: ArrayViewD<F>,
+        y: ArrayView2<F>,
+        learning_rate: F,
+    ) -> Result<f64> {
         self.forward_unchecked(x.view())?;
         let cost = self.batch_cost(y)?;
         if cost.is_finite() {
@@ -391,7 +414,10 @@ impl<F: Float> Network<F> {
         }
         if diverged {
             self.restore_backup();
-            return Ok(EpochReport { cost: total, diverged });
+            return Ok(EpochReport {
+                cost: total,
+                diverged,
+            });
         }
         Ok(EpochReport {
             cost: total / m as f64,
@@ -409,20 +435,31 @@ impl<F: Float> Network<F> {
     ) -> Result<f64> {
         let bs = idx.len();
         let features: usize = self.input_shape.iter().product();
-        let x2 = x
-            .view()
-            .into_shape_with_order((features, x.shape()[x.ndim() - 1]))
-            .map_err(|_| {
+        let m = x.shape()[x.ndim() - 1];
+        // a 2-D X is used with whatever strides it has; an n-D one is viewed as
+        // (features, m), which needs C order
+        let x2 = match x.view().into_dimensionality::<Ix2>() {
+            Ok(x2) => x2,
+            Err(_) => x.view().into_shape_with_order((features, m)).map_err(|_| {
                 CoreError::Shape(
                     "X with more than 2 dimensions must be C-contiguous to be shuffled".into(),
                 )
-            })?;
+            })?,
+        };
         let mut bx = std::mem::take(&mut self.batch_x);
         let mut by = std::mem::take(&mut self.batch_y);
         bx.resize(&[features, bs]);
         by.resize(&[y.nrows(), bs]);
-        gather_columns(x2, idx, bx.view_mut().into_dimensionality::<Ix2>().expect("2-D"));
-        gather_columns(y.view(), idx, by.view_mut().into_dimensionality::<Ix2>().expect("2-D"));
+        gather_columns(
+            x2,
+            idx,
+            bx.view_mut().into_dimensionality::<Ix2>().expect("2-D"),
+        );
+        gather_columns(
+            y.view(),
+            idx,
+            by.view_mut().into_dimensionality::<Ix2>().expect("2-D"),
+        );
         let mut shape = self.input_shape.clone();
         shape.push(bs);
         let result = {
@@ -537,7 +574,10 @@ mod tests {
         for (la, lb) in a.layers().iter().zip(b.layers()) {
             assert_eq!(la.params(), lb.params());
         }
-        assert_ne!(xor_net(8).layers()[0].params(), xor_net(7).layers()[0].params());
+        assert_ne!(
+            xor_net(8).layers()[0].params(),
+            xor_net(7).layers()[0].params()
+        );
     }
 
     #[test]
@@ -574,12 +614,18 @@ mod tests {
         .unwrap();
         let mut diverged_at = None;
         for epoch in 0..100 {
-            let before: Vec<ArrayD<f64>> =
-                net.layers()[0].params().iter().map(|p| p.to_owned()).collect();
+            let before: Vec<ArrayD<f64>> = net.layers()[0]
+                .params()
+                .iter()
+                .map(|p| p.to_owned())
+                .collect();
             let report = net.train_epoch(x.view(), y.view(), 3, None, 10.0).unwrap();
             if report.diverged {
-                let after: Vec<ArrayD<f64>> =
-                    net.layers()[0].params().iter().map(|p| p.to_owned()).collect();
+                let after: Vec<ArrayD<f64>> = net.layers()[0]
+                    .params()
+                    .iter()
+                    .map(|p| p.to_owned())
+                    .collect();
                 assert_eq!(before, after);
                 assert!(net.params_finite());
                 diverged_at = Some(epoch);
@@ -612,7 +658,9 @@ mod tests {
         let y = Array2::<f64>::zeros((1, 4));
         assert!(net.train_epoch(x.view(), y.view(), 0, None, 0.1).is_err());
         assert!(net.train_epoch(x.view(), y.view(), 2, None, -0.1).is_err());
-        assert!(net.train_epoch(x.view(), y.view(), 2, Some(&[0, 1, 2, 9]), 0.1).is_err());
+        assert!(net
+            .train_epoch(x.view(), y.view(), 2, Some(&[0, 1, 2, 9]), 0.1)
+            .is_err());
         let empty = Array2::<f64>::zeros((2, 0)).into_dyn();
         assert!(net.predict(empty.view()).is_err());
         assert!(Network::<f32>::new(&[2], &[], Loss::Mse, 0).is_err());

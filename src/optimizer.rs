@@ -12,7 +12,7 @@ pub fn sgd_update<F: Float, D: Dimension>(
 ) {
     Zip::from(&mut param)
         .and(&grad)
-        .for_each(|p, &g| *p = *p - learning_rate * g);
+        .for_each(|p, &g| *p -= learning_rate * g);
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 """Type stub of the compiled module `deepnet._core` (src/python/mod.rs)."""
 
-from typing import Any
+from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
@@ -11,7 +11,9 @@ LOSSES: list[str]
 
 _Array = npt.NDArray[np.floating[Any]]
 
-def dense_forward(w: _Array, b: _Array, a_prev: _Array, activation: str) -> tuple[_Array, _Array]: ...
+def dense_forward(
+    w: _Array, b: _Array, a_prev: _Array, activation: str
+) -> tuple[_Array, _Array]: ...
 def dense_backward(
     da: _Array,
     z: _Array,
@@ -26,6 +28,7 @@ def sgd_step(param: _Array, grad: _Array, learning_rate: float) -> None: ...
 def activate(z: _Array, activation: str, derivative: bool = False) -> _Array: ...
 def loss_and_gradient(yhat: _Array, y: _Array, loss: str) -> tuple[float, _Array]: ...
 
+@final
 class Network:
     def __new__(
         cls,

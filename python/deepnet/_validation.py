@@ -62,7 +62,9 @@ def check_name(value: Any, name: str, allowed: tuple[str, ...] | list[str]) -> s
     return value
 
 
-def as_float_array(value: Any, name: str, dtype: str, ndim: int = 2, shape_hint: str = "") -> np.ndarray:
+def as_float_array(
+    value: Any, name: str, dtype: str, ndim: int = 2, shape_hint: str = ""
+) -> np.ndarray:
     """Checks `value` and returns it as an array of `dtype` without modifying it.
 
     Accepts float32/float64 (any memory order or strides), integers and bools, and nested

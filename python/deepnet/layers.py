@@ -65,8 +65,13 @@ class Layer:
         net = self._net()
         name = self.param_names[i]
         expected = tuple(self._net().layer_info(self._index)["params"][i][1])
-        arr = as_float_array(value, f"{name} of layer {self._index + 1}", net.dtype,
-                             ndim=len(expected), shape_hint=f"of shape {expected}")
+        arr = as_float_array(
+            value,
+            f"{name} of layer {self._index + 1}",
+            net.dtype,
+            ndim=len(expected),
+            shape_hint=f"of shape {expected}",
+        )
         if arr.shape != expected:
             raise ValueError(
                 f"{name} of layer {self._index + 1}: expected shape {expected}, got {arr.shape}"

@@ -326,14 +326,17 @@ class Sequential:
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
         right = {2, 6}
         lines = [
-            "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in
-                      enumerate(zip(r, widths))).rstrip()
+            "  ".join(
+                c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))
+            ).rstrip()
             for r in rows
         ]
         rule = "-" * len(max(lines, key=len))
         n_x = self.n_x if self.built else "?"
-        title = (f"Sequential: n_x = {n_x}, L = {len(self.layers)}, loss = {self.loss}, "
-                 f"dtype = {self.dtype}")
+        title = (
+            f"Sequential: n_x = {n_x}, L = {len(self.layers)}, loss = {self.loss}, "
+            f"dtype = {self.dtype}"
+        )
         total_line = f"total parameters: {total:,}" if self.built else "not built yet (n_x unknown)"
         return "\n".join([title, rule, lines[0], rule, *lines[1:], rule, total_line])
 
@@ -346,8 +349,9 @@ class Sequential:
     def copy(self, dtype: str | None = None) -> Sequential:
         """A new model with the same layers and parameters, optionally in another dtype."""
         layers = [type(layer)(**_layer_config(layer)) for layer in self.layers]
-        clone = Sequential(layers, n_x=self.n_x, loss=self.loss, seed=self.seed,
-                           dtype=dtype or self.dtype)
+        clone = Sequential(
+            layers, n_x=self.n_x, loss=self.loss, seed=self.seed, dtype=dtype or self.dtype
+        )
         if self.built:
             for src, dst in zip(self.layers, clone.layers):
                 for i, _ in enumerate(src.param_names):

@@ -103,8 +103,9 @@ def dense_backward(
     check_name(activation, "activation", ACTIVATIONS)
     dtype = _dtype_of(W)
     dA, Z, A, A_prev, W = _arrays(dtype, dA=dA, Z=Z, A=A, A_prev=A_prev, W=W)
-    return _core.dense_backward(dA, Z, A, A_prev, W, activation, bool(upstream_is_dz),
-                                bool(first_layer))
+    return _core.dense_backward(
+        dA, Z, A, A_prev, W, activation, bool(upstream_is_dz), bool(first_layer)
+    )
 
 
 def activation(Z: Any, name: str) -> np.ndarray:

@@ -200,12 +200,16 @@ impl<F: Float> Layer<F> for Dense<F> {
         if self.activation.is_relu_like() {
             let normal = Normal::new(0.0, (2.0 / n_prev as f64).sqrt())
                 .expect("standard deviation is positive and finite");
-            self.w.iter_mut().for_each(|w| *w = F::c(normal.sample(rng)));
+            self.w
+                .iter_mut()
+                .for_each(|w| *w = F::c(normal.sample(rng)));
         } else {
             let limit = (6.0 / (n_prev + n) as f64).sqrt();
             let uniform =
                 Uniform::new_inclusive(-limit, limit).expect("limit is positive and finite");
-            self.w.iter_mut().for_each(|w| *w = F::c(uniform.sample(rng)));
+            self.w
+                .iter_mut()
+                .for_each(|w| *w = F::c(uniform.sample(rng)));
         }
         self.b.fill(F::zero());
     }
@@ -332,7 +336,10 @@ mod tests {
         // (12) dW = dZ Xᵀ / 2
         assert_abs_diff_eq!(
             dw,
-            array![[(1.0 - 4.0) / 2.0, (3.0 + 2.0) / 2.0], [(0.5 + 2.0) / 2.0, (1.5 - 1.0) / 2.0]],
+            array![
+                [(1.0 - 4.0) / 2.0, (3.0 + 2.0) / 2.0],
+                [(0.5 + 2.0) / 2.0, (1.5 - 1.0) / 2.0]
+            ],
             epsilon = 1e-15
         );
         // (13) db = row sums / 2
@@ -350,22 +357,35 @@ mod tests {
         // (12)-(13) vs (5)-(6): accumulate per example and divide by m.
         let mut layer = Dense::<f64>::new(3, 2, Activation::Tanh).unwrap();
         layer
-            .set_param(0, array![[0.1, -0.3, 0.2], [0.4, 0.05, -0.6]].into_dyn().view())
+            .set_param(
+                0,
+                array![[0.1, -0.3, 0.2], [0.4, 0.05, -0.6]]
+                    .into_dyn()
+                    .view(),
+            )
             .unwrap();
         layer
             .set_param(1, array![[0.1], [-0.2]].into_dyn().view())
             .unwrap();
-        let x = array![[1.0, -0.5, 0.3, 2.0], [0.2, 0.1, -1.0, 0.0], [0.7, 0.4, 0.9, -0.3]];
+        let x = array![
+            [1.0, -0.5, 0.3, 2.0],
+            [0.2, 0.1, -1.0, 0.0],
+            [0.7, 0.4, 0.9, -0.3]
+        ];
         let da = array![[0.3, -1.0, 0.5, 0.2], [1.1, 0.4, -0.6, 0.9]];
         layer.forward(x.view().into_dyn()).unwrap();
         layer
-            .backward(x.view().into_dyn(), Upstream::DA(da.view().into_dyn()), true)
+            .backward(
+                x.view().into_dyn(),
+                Upstream::DA(da.view().into_dyn()),
+                true,
+            )
             .unwrap();
         let mut dw = Array2::<f64>::zeros((2, 3));
         let mut db = Array2::<f64>::zeros((2, 1));
         for i in 0..4 {
             let xi = x.column(i);
-            let zi = layer.w.dot(&xi) + &layer.b.column(0);
+            let zi = layer.w.dot(&xi) + layer.b.column(0);
             let dzi = &da.column(i) * &zi.mapv(|z| 1.0 - z.tanh().powi(2)); // (4)
             for r in 0..2 {
                 db[[r, 0]] += dzi[r]; // (6)
@@ -385,7 +405,9 @@ mod tests {
         let err = layer.forward(x.view().into_dyn()).unwrap_err();
         assert!(matches!(err, CoreError::Shape(_)), "{err}");
         assert!(err.to_string().contains("[3, 5]"), "{err}");
-        assert!(layer.set_param(0, Array2::<f32>::zeros((3, 2)).view().into_dyn()).is_err());
+        assert!(layer
+            .set_param(0, Array2::<f32>::zeros((3, 2)).view().into_dyn())
+            .is_err());
         assert!(Dense::<f32>::new(3, 0, Activation::Relu).is_err());
     }
 

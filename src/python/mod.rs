@@ -4,10 +4,7 @@
 
 use ndarray::Dimension;
 use numpy::prelude::*;
-use numpy::{
-    Element, IntoPyArray, PyArray, PyReadonlyArray, PyReadonlyArray1,
-    PyUntypedArray,
-};
+use numpy::{Element, IntoPyArray, PyArray, PyReadonlyArray, PyReadonlyArray1, PyUntypedArray};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -455,9 +452,8 @@ fn train_epoch_impl<F: Float + Element>(
             o.as_array()
                 .iter()
                 .map(|&i| {
-                    usize::try_from(i).map_err(|_| {
-                        PyValueError::new_err(format!("order: negative index {i}"))
-                    })
+                    usize::try_from(i)
+                        .map_err(|_| PyValueError::new_err(format!("order: negative index {i}")))
                 })
                 .collect::<PyResult<_>>()?,
         ),
@@ -495,7 +491,11 @@ fn set_param_impl<F: Float + Element>(
             "layer index {layer} out of range for a network of {n_layers} layers"
         ))
     })?;
-    let name = layer_ref.param_names().get(index).copied().unwrap_or("parameter");
+    let name = layer_ref
+        .param_names()
+        .get(index)
+        .copied()
+        .unwrap_or("parameter");
     let value = readonly::<F, ndarray::IxDyn>(value, name)?;
     layer_ref.set_param(index, value.as_array())?;
     Ok(())
@@ -612,12 +612,21 @@ impl PyNetwork {
     }
 
     /// Ŷ = A^[L] for X.
-    fn predict<'py>(&mut self, py: Python<'py>, x: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn predict<'py>(
+        &mut self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         with_net!(self, net => predict_impl(py, net, x))
     }
 
     /// The cost J over X, Y.
-    fn cost(&mut self, py: Python<'_>, x: &Bound<'_, PyAny>, y: &Bound<'_, PyAny>) -> PyResult<f64> {
+    fn cost(
+        &mut self,
+        py: Python<'_>,
+        x: &Bound<'_, PyAny>,
+        y: &Bound<'_, PyAny>,
+    ) -> PyResult<f64> {
         with_net!(self, net => cost_impl(py, net, x, y))
     }
 
@@ -659,7 +668,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "ACTIVATIONS",
         Activation::ALL.iter().map(|a| a.name()).collect::<Vec<_>>(),
     )?;
-    m.add("LOSSES", Loss::ALL.iter().map(|l| l.name()).collect::<Vec<_>>())?;
+    m.add(
+        "LOSSES",
+        Loss::ALL.iter().map(|l| l.name()).collect::<Vec<_>>(),
+    )?;
     Ok(())
 }
-
