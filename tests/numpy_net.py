@@ -7,9 +7,8 @@ tests compare deepnet against it. Everything is float64. Equation numbers are th
 
 from __future__ import annotations
 
-import numpy as np
-
 import deepnet as dn
+import numpy as np
 
 #: Slope of leaky_relu for z <= 0 (deepnet's documented constant).
 LEAKY_SLOPE = 0.2
@@ -93,7 +92,9 @@ def loss_gradient(loss: str, Yhat: np.ndarray, Y: np.ndarray) -> np.ndarray:
 
 def params_of(model: dn.Sequential) -> list[tuple[np.ndarray, np.ndarray]]:
     """Float64 copies of every layer's (W, b)."""
-    return [(np.array(layer.W, np.float64), np.array(layer.b, np.float64)) for layer in model.layers]
+    return [
+        (np.array(layer.W, np.float64), np.array(layer.b, np.float64)) for layer in model.layers
+    ]
 
 
 def activations_of(model: dn.Sequential) -> list[str]:
@@ -137,8 +138,9 @@ def targets(loss: str, n_y: int, m: int, rng: np.random.Generator) -> np.ndarray
 def build(sizes, hidden, output, loss, seed=0, dtype="float64", rng=None):
     """A model n_x = sizes[0] → ... → sizes[-1] with `hidden` activations and `output` last.
 
-    With `rng`, the biases are set to small positive random values, so that no ReLU state sits exactly
-    on its kink at 0 (a layer whose inputs are all 0 would otherwise give Z = b = 0).
+    With `rng`, the biases are set to small positive random values, so that no ReLU state sits
+    exactly on its kink at 0 (a layer whose inputs are all 0 would otherwise give Z = b = 0), and
+    fewer ReLU units are dead.
     """
     layers = [dn.Dense(n, activation=hidden) for n in sizes[1:-1]]
     layers.append(dn.Dense(sizes[-1], activation=output))

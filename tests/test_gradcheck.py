@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import deepnet as dn
 import numpy as np
 import pytest
 from numpy_net import LOSS_OUTPUTS, build, params_of, targets
-
-import deepnet as dn
 
 SIZES = (3, 4, 4, 3)  # two hidden layers, so (14) passes dA through a hidden g'
 M = 5

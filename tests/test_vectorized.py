@@ -3,11 +3,10 @@ same gradients, and both equal an independent NumPy chain rule."""
 
 from __future__ import annotations
 
+import deepnet as dn
 import numpy as np
 import pytest
 from numpy_net import LOSS_OUTPUTS, build, gradients, max_abs_diff, params_of, targets
-
-import deepnet as dn
 
 # n_x, n^[1], ..., n^[L]: three architectures of 3 to 5 layers (n_y >= 2 so softmax is not
 # constant)
