@@ -4,7 +4,7 @@
 //! other layer's activations viewed with the "channel" axis first and every other axis (positions
 //! and examples) flattened into columns. Softmax normalises along axis 0, i.e. per column.
 
-use ndarray::{Array1, ArrayView2, ArrayViewMut2, Axis, Zip};
+use ndarray::{ArrayView2, ArrayViewMut2, Zip};
 
 use crate::error::{CoreError, Result};
 use crate::scalar::Float;
@@ -187,19 +187,19 @@ impl Activation {
         mut dz: ArrayViewMut2<F>,
     ) {
         if self == Activation::Softmax {
-            // s_i = Σ_k da_ki a_ki, accumulated row by row so each pass is contiguous.
-            let mut s = Array1::<F>::zeros(a.ncols());
-            for (da_row, a_row) in da.rows().into_iter().zip(a.rows()) {
-                Zip::from(&mut s)
-                    .and(&da_row)
-                    .and(&a_row)
-                    .for_each(|s, &d, &a| *s += d * a);
-            }
-            Zip::from(&mut dz)
-                .and(&da)
-                .and(&a)
-                .and_broadcast(&s)
-                .for_each(|dz, &da, &a, &s| *dz = a * (da - s));
+            // per column i: s = Σ_k da_k a_k, then dz_j = a_j (da_j − s); no allocation
+            Zip::from(dz.columns_mut())
+                .and(da.columns())
+                .and(a.columns())
+                .for_each(|mut dz, da, a| {
+                    let s = Zip::from(&da)
+                        .and(&a)
+                        .fold(F::zero(), |acc, &d, &a| acc + d * a);
+                    Zip::from(&mut dz)
+                        .and(&da)
+                        .and(&a)
+                        .for_each(|dz, &da, &a| *dz = a * (da - s));
+                });
         } else {
             Zip::from(&mut dz)
                 .and(&da)
@@ -222,32 +222,19 @@ pub fn sigmoid<F: Float>(z: F) -> F {
 }
 
 /// Softmax of every column of `a`, in place, stable: subtracts each column's maximum before
-/// exponentiating. Works row by row so that a C-ordered `(n, m)` array is read contiguously.
+/// exponentiating. Allocates nothing (it runs in every training step).
 pub fn softmax_in_place<F: Float>(mut a: ArrayViewMut2<F>) {
-    let ncols = a.ncols();
-    if a.nrows() == 0 || ncols == 0 {
-        return;
-    }
-    let mut max = a.row(0).to_owned();
-    for row in a.rows().into_iter().skip(1) {
-        Zip::from(&mut max).and(&row).for_each(|m, &v| {
-            if v > *m {
-                *m = v
-            }
+    for mut col in a.columns_mut() {
+        let max = col.fold(F::neg_infinity(), |m, &v| m.max(v));
+        let mut sum = F::zero();
+        col.mapv_inplace(|v| {
+            let e = (v - max).exp();
+            sum += e;
+            e
         });
+        let inv = F::one() / sum;
+        col.mapv_inplace(|v| v * inv);
     }
-    let mut sum = Array1::<F>::zeros(ncols);
-    for mut row in a.rows_mut() {
-        Zip::from(&mut row)
-            .and(&max)
-            .and(&mut sum)
-            .for_each(|v, &m, s| {
-                *v = (*v - m).exp();
-                *s += *v;
-            });
-    }
-    sum.mapv_inplace(|s| F::one() / s);
-    a.axis_iter_mut(Axis(0)).for_each(|mut row| row *= &sum);
 }
 
 #[cfg(test)]

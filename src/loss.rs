@@ -14,7 +14,7 @@
 //! (11)·(15) collapses to dZ^[L] = Ŷ − Y; [`Loss::output_delta`] computes that directly and
 //! [`Loss::cost_from_logits`] computes J from Z^[L] without any log(0) or exp overflow.
 
-use ndarray::{Array1, ArrayView2, ArrayViewMut2, Zip};
+use ndarray::{ArrayView2, ArrayViewMut2, Zip};
 
 use crate::activation::Activation;
 use crate::error::{CoreError, Result};
@@ -124,33 +124,21 @@ impl Loss {
                 total += z.max(0.0) - z * y + (-z.abs()).exp().ln_1p();
             }),
             Loss::CategoricalCrossentropy => {
-                // logsumexp per column, row by row: max, then Σ e^(z − max).
-                let mut max = z.row(0).mapv(|v| v.to_f64().unwrap_or(f64::NAN));
-                for row in z.rows() {
-                    Zip::from(&mut max).and(&row).for_each(|mx, &v| {
-                        *mx = mx.max(v.to_f64().unwrap_or(f64::NAN));
+                // per column: logsumexp(z)·Σ_k y_k − Σ_k y_k z_k; no allocation
+                Zip::from(z.columns()).and(y.columns()).for_each(|zc, yc| {
+                    let max = zc.fold(f64::NEG_INFINITY, |m, &v| {
+                        m.max(v.to_f64().unwrap_or(f64::NAN))
                     });
-                }
-                let mut sum = Array1::<f64>::zeros(z.ncols());
-                let mut ysum = Array1::<f64>::zeros(z.ncols());
-                for (zr, yr) in z.rows().into_iter().zip(y.rows()) {
-                    Zip::from(&mut sum)
-                        .and(&mut ysum)
-                        .and(&max)
-                        .and(&zr)
-                        .and(&yr)
-                        .for_each(|s, ys, &mx, &z, &y| {
-                            let z = z.to_f64().unwrap_or(f64::NAN);
-                            let y = y.to_f64().unwrap_or(f64::NAN);
-                            *s += (z - mx).exp();
-                            *ys += y;
-                            total -= y * z;
-                        });
-                }
-                Zip::from(&sum)
-                    .and(&ysum)
-                    .and(&max)
-                    .for_each(|&s, &ys, &mx| total += ys * (mx + s.ln()));
+                    let (mut sum, mut ysum, mut yz) = (0.0f64, 0.0f64, 0.0f64);
+                    Zip::from(&zc).and(&yc).for_each(|&z, &y| {
+                        let z = z.to_f64().unwrap_or(f64::NAN);
+                        let y = y.to_f64().unwrap_or(f64::NAN);
+                        sum += (z - max).exp();
+                        ysum += y;
+                        yz += y * z;
+                    });
+                    total += ysum * (max + sum.ln()) - yz;
+                });
             }
             Loss::Mse => {
                 return Err(CoreError::Value(

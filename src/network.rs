@@ -2,6 +2,9 @@
 //! update, one call per mini-batch step or per epoch, with no Python between the layers.
 
 use ndarray::{s, Array2, ArrayD, ArrayView2, ArrayViewD, Axis, Ix2, IxDyn, Slice};
+use std::time::{Duration, Instant};
+
+use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -45,15 +48,83 @@ impl LayerSpec {
     }
 }
 
+/// How often a long training call asks whether to stop (Ctrl-C).
+pub const INTERRUPT_POLL: Duration = Duration::from_millis(20);
+
+/// How an epoch ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EpochEnd {
+    /// Every mini-batch was used.
+    Completed,
+    /// J or a parameter became NaN or infinite; the parameters were restored to those the
+    /// epoch started from.
+    Diverged,
+    /// The interrupt callback asked to stop; the epoch's completed steps are kept.
+    Interrupted,
+}
+
 /// What one epoch of training reports.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EpochReport {
     /// The mean of the mini-batch costs J, weighted by batch size (each computed before its
     /// update). With one full batch this is J at the parameters the epoch started from.
     pub cost: f64,
-    /// J or a parameter became NaN or infinite; the parameters were restored to those the
-    /// epoch started from.
-    pub diverged: bool,
+    pub end: EpochEnd,
+}
+
+impl EpochReport {
+    fn stopped(cost: f64, end: EpochEnd) -> Self {
+        EpochReport { cost, end }
+    }
+
+    /// Whether training diverged in this epoch.
+    pub fn diverged(&self) -> bool {
+        self.end == EpochEnd::Diverged
+    }
+}
+
+/// Why [`Network::fit`] stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    Epochs,
+    TargetCost,
+    Converged,
+    Diverged,
+    Interrupted,
+}
+
+impl StopReason {
+    /// The name Python's `History.stop_reason` uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            StopReason::Epochs => "epochs",
+            StopReason::TargetCost => "target_cost",
+            StopReason::Converged => "converged",
+            StopReason::Diverged => "diverged",
+            StopReason::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// The settings of [`Network::fit`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitOptions<F> {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: F,
+    pub shuffle: bool,
+    pub target_cost: Option<f64>,
+    pub tol: Option<f64>,
+    /// J of the epoch before this call, so `tol` works across calls.
+    pub previous_cost: Option<f64>,
+}
+
+/// What [`Network::fit`] reports: J of every completed epoch and why it stopped. If it
+/// diverged, the diverging epoch is the one after the last cost.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitReport {
+    pub costs: Vec<f64>,
+    pub stop: StopReason,
 }
 
 /// A sequence of layers with a loss: the network of figure 4.
@@ -68,6 +139,11 @@ pub struct Network<F: Float> {
     batch_y: Workspace<F>,
     /// Parameters at the start of the current epoch, restored if training diverges.
     backup: Vec<Vec<ArrayD<F>>>,
+    /// The shuffling stream (seeded with the network's seed, a stream apart from the
+    /// initialization's), so the same seed visits the examples in the same orders.
+    shuffle_rng: ChaCha8Rng,
+    /// The visiting order of the current epoch, reused.
+    order: Vec<usize>,
 }
 
 impl<F: Float> Network<F> {
@@ -111,6 +187,8 @@ impl<F: Float> Network<F> {
             batch_x: Workspace::default(),
             batch_y: Workspace::default(),
             backup: Vec::new(),
+            shuffle_rng: ChaCha8Rng::seed_from_u64(seed),
+            order: Vec::new(),
         };
         net.initialize(seed);
         Ok(net)
@@ -123,6 +201,8 @@ impl<F: Float> Network<F> {
         for layer in &mut self.layers {
             layer.initialize(&mut rng);
         }
+        self.shuffle_rng = ChaCha8Rng::seed_from_u64(seed);
+        self.shuffle_rng.set_stream(1);
     }
 
     pub fn layers(&self) -> &[Box<dyn Layer<F>>] {
@@ -362,18 +442,7 @@ impl<F: Float> Network<F> {
         order: Option<&[usize]>,
         learning_rate: F,
     ) -> Result<EpochReport> {
-        let m = self.check_xy(&x, &y)?;
-        if batch_size == 0 {
-            return Err(CoreError::Value(
-                "batch_size must be a positive integer, got 0".into(),
-            ));
-        }
-        let lr = learning_rate.to_f64().unwrap_or(f64::NAN);
-        if !(lr.is_finite() && lr > 0.0) {
-            return Err(CoreError::Value(format!(
-                "learning_rate must be a positive finite number, got {lr}"
-            )));
-        }
+        let m = self.check_training_args(&x, &y, batch_size, learning_rate)?;
         if let Some(order) = order {
             if order.len() != m {
                 return Err(CoreError::Value(format!(
@@ -387,10 +456,48 @@ impl<F: Float> Network<F> {
                 )));
             }
         }
+        self.epoch_unchecked(x, y, batch_size, order, learning_rate, &mut || false)
+    }
+
+    fn check_training_args(
+        &self,
+        x: &ArrayViewD<F>,
+        y: &ArrayView2<F>,
+        batch_size: usize,
+        learning_rate: F,
+    ) -> Result<usize> {
+        let m = self.check_xy(x, y)?;
+        if batch_size == 0 {
+            return Err(CoreError::Value(
+                "batch_size must be a positive integer, got 0".into(),
+            ));
+        }
+        let lr = learning_rate.to_f64().unwrap_or(f64::NAN);
+        if !(lr.is_finite() && lr > 0.0) {
+            return Err(CoreError::Value(format!(
+                "learning_rate must be a positive finite number, got {lr}"
+            )));
+        }
+        Ok(m)
+    }
+
+    /// The epoch loop. `interrupt` is polled between steps (at most every
+    /// [`INTERRUPT_POLL`]); when it returns true the epoch stops after the step in progress,
+    /// leaving every layer updated by the same, complete steps.
+    fn epoch_unchecked(
+        &mut self,
+        x: ArrayViewD<F>,
+        y: ArrayView2<F>,
+        batch_size: usize,
+        order: Option<&[usize]>,
+        learning_rate: F,
+        interrupt: &mut dyn FnMut() -> bool,
+    ) -> Result<EpochReport> {
+        let m = y.ncols();
         self.save_backup();
         let axis = Axis(x.ndim() - 1);
         let mut total = 0.0;
-        let mut diverged = false;
+        let mut last_poll = Instant::now();
         for start in (0..m).step_by(batch_size) {
             let end = (start + batch_size).min(m);
             let cost = match order {
@@ -402,27 +509,96 @@ impl<F: Float> Network<F> {
                 Some(order) => self.gathered_step(&x, &y, &order[start..end], learning_rate)?,
             };
             if !cost.is_finite() {
-                diverged = true;
-                total = cost;
-                break;
+                self.restore_backup();
+                return Ok(EpochReport::stopped(cost, EpochEnd::Diverged));
             }
             total += cost * (end - start) as f64;
+            if end < m && last_poll.elapsed() >= INTERRUPT_POLL {
+                last_poll = Instant::now();
+                if interrupt() {
+                    return Ok(EpochReport::stopped(
+                        total / end as f64,
+                        EpochEnd::Interrupted,
+                    ));
+                }
+            }
         }
-        if !diverged && !self.params_finite() {
-            diverged = true;
-            total = f64::NAN;
-        }
-        if diverged {
+        if !self.params_finite() {
             self.restore_backup();
-            return Ok(EpochReport {
-                cost: total,
-                diverged,
-            });
+            return Ok(EpochReport::stopped(f64::NAN, EpochEnd::Diverged));
         }
-        Ok(EpochReport {
-            cost: total / m as f64,
-            diverged,
-        })
+        Ok(EpochReport::stopped(total / m as f64, EpochEnd::Completed))
+    }
+
+    /// The training process of section 7 over up to `options.epochs` epochs: shuffling (from
+    /// the network's seeded stream) when asked, stopping at the epoch limit, when J <=
+    /// `target_cost`, when J changes by less than `tol`, when training diverges (parameters
+    /// restored to the last finite epoch), or when `interrupt` returns true (polled between
+    /// steps, at most every [`INTERRUPT_POLL`]).
+    pub fn fit(
+        &mut self,
+        x: ArrayViewD<F>,
+        y: ArrayView2<F>,
+        options: &FitOptions<F>,
+        interrupt: &mut dyn FnMut() -> bool,
+    ) -> Result<FitReport> {
+        let m = self.check_training_args(&x, &y, options.batch_size, options.learning_rate)?;
+        let mut order = std::mem::take(&mut self.order);
+        let mut report = FitReport {
+            costs: Vec::with_capacity(options.epochs.min(1 << 16)),
+            stop: StopReason::Epochs,
+        };
+        let mut previous = options.previous_cost;
+        let mut last_poll = Instant::now();
+        let result = (|| -> Result<()> {
+            for _ in 0..options.epochs {
+                let shuffled = options.shuffle && options.batch_size < m;
+                if shuffled {
+                    next_order(&mut self.shuffle_rng, m, &mut order);
+                }
+                let epoch = self.epoch_unchecked(
+                    x.view(),
+                    y,
+                    options.batch_size,
+                    shuffled.then_some(order.as_slice()),
+                    options.learning_rate,
+                    interrupt,
+                )?;
+                match epoch.end {
+                    EpochEnd::Diverged => {
+                        report.stop = StopReason::Diverged;
+                        return Ok(());
+                    }
+                    EpochEnd::Interrupted => {
+                        report.stop = StopReason::Interrupted;
+                        return Ok(());
+                    }
+                    EpochEnd::Completed => report.costs.push(epoch.cost),
+                }
+                if options.target_cost.is_some_and(|t| epoch.cost <= t) {
+                    report.stop = StopReason::TargetCost;
+                    return Ok(());
+                }
+                if let (Some(tol), Some(prev)) = (options.tol, previous) {
+                    if (prev - epoch.cost).abs() < tol {
+                        report.stop = StopReason::Converged;
+                        return Ok(());
+                    }
+                }
+                previous = Some(epoch.cost);
+                // also poll between epochs, for many short ones
+                if last_poll.elapsed() >= INTERRUPT_POLL {
+                    last_poll = Instant::now();
+                    if interrupt() {
+                        report.stop = StopReason::Interrupted;
+                        return Ok(());
+                    }
+                }
+            }
+            Ok(())
+        })();
+        self.order = order;
+        result.map(|()| report)
     }
 
     /// A step on the columns `idx` of X and Y, copied into the batch workspaces.
@@ -475,6 +651,20 @@ impl<F: Float> Network<F> {
         result
     }
 
+    /// The orders in which the next `epochs` shuffled epochs over `m` examples will visit
+    /// them, without advancing the shuffling stream (for tests and for students who want to
+    /// replay `fit` by hand).
+    pub fn peek_orders(&self, m: usize, epochs: usize) -> Vec<Vec<usize>> {
+        let mut rng = self.shuffle_rng.clone();
+        (0..epochs)
+            .map(|_| {
+                let mut order = Vec::with_capacity(m);
+                next_order(&mut rng, m, &mut order);
+                order
+            })
+            .collect()
+    }
+
     /// Whether every parameter is finite.
     pub fn params_finite(&self) -> bool {
         self.layers
@@ -507,6 +697,13 @@ impl<F: Float> Network<F> {
             }
         }
     }
+}
+
+/// The next epoch's visiting order: a uniform permutation of 0..m (Fisher–Yates).
+fn next_order(rng: &mut ChaCha8Rng, m: usize, order: &mut Vec<usize>) {
+    order.clear();
+    order.extend(0..m);
+    order.shuffle(rng);
 }
 
 /// out[:, j] = src[:, idx[j]], row by row so a C-ordered source is read along its rows.
@@ -620,7 +817,7 @@ mod tests {
                 .map(|p| p.to_owned())
                 .collect();
             let report = net.train_epoch(x.view(), y.view(), 3, None, 10.0).unwrap();
-            if report.diverged {
+            if report.diverged() {
                 let after: Vec<ArrayD<f64>> = net.layers()[0]
                     .params()
                     .iter()
@@ -633,6 +830,84 @@ mod tests {
             }
         }
         assert!(diverged_at.is_some());
+    }
+
+    fn fit_options(epochs: usize) -> FitOptions<f64> {
+        FitOptions {
+            epochs,
+            batch_size: 4,
+            learning_rate: 1.0,
+            shuffle: false,
+            target_cost: None,
+            tol: None,
+            previous_cost: None,
+        }
+    }
+
+    #[test]
+    fn fit_stops_for_each_reason() {
+        let x = array![[0.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 1.0]].into_dyn();
+        let y = array![[0.0, 1.0, 1.0, 0.0]];
+        let never = &mut || false;
+        let report = xor_net(0)
+            .fit(x.view(), y.view(), &fit_options(30), never)
+            .unwrap();
+        assert_eq!((report.costs.len(), report.stop), (30, StopReason::Epochs));
+        let mut opts = fit_options(5000);
+        opts.target_cost = Some(0.1);
+        let report = xor_net(0).fit(x.view(), y.view(), &opts, never).unwrap();
+        assert_eq!(report.stop, StopReason::TargetCost);
+        assert!(*report.costs.last().unwrap() <= 0.1);
+        assert!(report.costs[..report.costs.len() - 1]
+            .iter()
+            .all(|&c| c > 0.1));
+        let mut opts = fit_options(5000);
+        opts.tol = Some(1e-3);
+        let report = xor_net(0).fit(x.view(), y.view(), &opts, never).unwrap();
+        assert_eq!(report.stop, StopReason::Converged);
+        let n = report.costs.len();
+        assert!((report.costs[n - 1] - report.costs[n - 2]).abs() < 1e-3);
+        // interrupt: polled at most every INTERRUPT_POLL, so a slow poll still stops promptly
+        let mut polls = 0;
+        let start = Instant::now();
+        let report = xor_net(0)
+            .fit(
+                x.view(),
+                y.view(),
+                &fit_options(usize::MAX / 2),
+                &mut || {
+                    polls += 1;
+                    polls == 3
+                },
+            )
+            .unwrap();
+        assert_eq!(report.stop, StopReason::Interrupted);
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn shuffled_fit_is_reproducible_and_differs_from_storage_order() {
+        let x = Array2::from_shape_fn((2, 40), |(i, j)| ((i * 13 + j * 7) % 11) as f64 / 11.0)
+            .into_dyn();
+        let y = Array2::from_shape_fn((1, 40), |(_, j)| (j % 3 == 0) as u8 as f64);
+        let mut opts = fit_options(5);
+        opts.batch_size = 8;
+        opts.shuffle = true;
+        let runs: Vec<Vec<f64>> = (0..2)
+            .map(|_| {
+                xor_net(4)
+                    .fit(x.view(), y.view(), &opts, &mut || false)
+                    .unwrap()
+                    .costs
+            })
+            .collect();
+        assert_eq!(runs[0], runs[1]);
+        opts.shuffle = false;
+        let plain = xor_net(4)
+            .fit(x.view(), y.view(), &opts, &mut || false)
+            .unwrap()
+            .costs;
+        assert_ne!(runs[0], plain);
     }
 
     #[test]

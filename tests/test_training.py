@@ -285,3 +285,34 @@ def test_batch_size_none_is_full_batch(rng):
     model = _model(8)
     model.fit(X, Y, epochs=6, learning_rate=0.1, batch_size=5, shuffle=False, verbose=0)
     assert not _same(_params(model), runs[0][0])
+
+
+def test_ctrl_c_stops_a_long_fit_quickly_and_leaves_a_consistent_model():
+    """SIGINT during one long call into Rust (verbose=0): training stops between two steps
+    within a fraction of a second, KeyboardInterrupt propagates, the history holds the
+    completed epochs and the parameters are finite and usable."""
+    import os
+    import signal
+    import threading
+    import time
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 2000))
+    Y = np.eye(3)[:, rng.integers(0, 3, 2000)]
+    model = dn.Sequential(
+        [dn.Dense(64, activation="relu"), dn.Dense(3, activation="softmax")],
+        n_x=20,
+        loss="categorical_crossentropy",
+    )
+    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, Y, epochs=1_000_000, batch_size=16, verbose=0)
+    stopped_after = time.perf_counter() - start
+    timer.join()
+    assert stopped_after < 0.3 + 0.5, f"took {stopped_after:.2f} s to stop"
+    assert model.history.stop_reason == "interrupted"
+    assert len(model.history.cost) == len(model.history.epoch) < 1_000_000
+    assert all(np.isfinite(layer.W).all() for layer in model.layers)
+    assert np.isfinite(model.cost(X, Y))

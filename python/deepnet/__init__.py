@@ -5,7 +5,7 @@ Equation numbers in docstrings, e.g. (12), are the lecture's (see README).
 """
 
 from deepnet import ops
-from deepnet._core import __version__
+from deepnet._core import __version__, get_num_threads, set_num_threads
 from deepnet.gradcheck import gradient_check
 from deepnet.history import History
 from deepnet.layers import ACTIVATIONS, Dense, Layer
@@ -20,7 +20,9 @@ __all__ = [
     "Layer",
     "Sequential",
     "__version__",
+    "get_num_threads",
     "gradient_check",
     "ops",
     "per_example_gradients",
+    "set_num_threads",
 ]

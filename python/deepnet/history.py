@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 #: The reasons `fit` stops, as recorded in `History.stop_reason`.
-STOP_REASONS = ("epochs", "target_cost", "converged", "diverged")
+STOP_REASONS = ("epochs", "target_cost", "converged", "diverged", "interrupted")
 
 
 class History:
@@ -22,7 +22,7 @@ class History:
     stop_reason : str
         ``"epochs"`` (the epoch limit was reached), ``"target_cost"`` (J <= target_cost),
         ``"converged"`` (J changed by less than tol between two epochs) or ``"diverged"``
-        (J or a parameter became NaN or inf).
+        (J or a parameter became NaN or inf) or ``"interrupted"`` (Ctrl-C).
     diverged_epoch : int or None
         The epoch in which training diverged; the parameters are those at the end of the
         epoch before it.

@@ -91,8 +91,6 @@ class Sequential:
             layer._attach(self, i)
         self.n_x: int | None = None
         self._net: Any = None
-        # the shuffling stream; it continues across calls to fit, so resuming is reproducible
-        self._rng = np.random.default_rng(self.seed)
         if n_x is not None:
             self._build(check_positive_int(n_x, "n_x"))
 
@@ -244,6 +242,10 @@ class Sequential:
         verbose : {0, 1, 2}, default 1
             0 prints nothing, 1 a progress bar with J, 2 one line per epoch.
 
+        Ctrl-C stops training within a fraction of a second, between two mini-batch steps, so
+        the model stays consistent; ``model.history`` then holds the epochs completed (with
+        ``stop_reason == "interrupted"``) and KeyboardInterrupt propagates.
+
         Returns
         -------
         History
@@ -268,31 +270,48 @@ class Sequential:
                 "m": m,
             }
         )
-        shuffled = bool(shuffle) and batch < m
+        # Without per-epoch output the whole training is one call into Rust; with it, one
+        # call per epoch (the progress report is then the slower part anyway).
+        chunk = epochs if verbose == 0 else 1
         report = _progress(verbose, epochs)
+        self.history = history
+        done, previous = 0, None
         try:
-            previous = None
-            for epoch in range(1, epochs + 1):
-                order = self._rng.permutation(m) if shuffled else None
-                cost, diverged = self._net.train_epoch(X, Y, batch, learning_rate, order)
-                if diverged:
+            while done < epochs:
+                costs, stop = self._net.fit(
+                    X,
+                    Y,
+                    min(chunk, epochs - done),
+                    batch,
+                    learning_rate,
+                    bool(shuffle),
+                    target_cost,
+                    tol,
+                    previous,
+                )
+                for cost in costs:
+                    done += 1
+                    history.epoch.append(done)
+                    history.history["cost"].append(cost)
+                    report(done, cost, None)
+                if costs:
+                    previous = costs[-1]
+                if stop == "diverged":
                     history.stop_reason = "diverged"
-                    history.diverged_epoch = epoch
-                    report(epoch, float("nan"), "diverged")
+                    history.diverged_epoch = done + 1
+                    report(done + 1, float("nan"), "diverged")
                     break
-                history.epoch.append(epoch)
-                history.history["cost"].append(cost)
-                report(epoch, cost, None)
-                if target_cost is not None and cost <= target_cost:
-                    history.stop_reason = "target_cost"
+                if stop == "interrupted":
+                    raise KeyboardInterrupt
+                if stop != "epochs":
+                    history.stop_reason = stop
                     break
-                if tol is not None and previous is not None and abs(previous - cost) < tol:
-                    history.stop_reason = "converged"
-                    break
-                previous = cost
+        except KeyboardInterrupt:
+            # the model is consistent: every layer was updated by the same complete steps
+            history.stop_reason = "interrupted"
+            raise
         finally:
             report(None, None, "close")
-        self.history = history
         return history
 
     # -- description ------------------------------------------------------------------------

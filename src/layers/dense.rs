@@ -4,7 +4,6 @@
 //! with its parameters and reusable workspaces. `deepnet.ops` calls the same functions, so a
 //! student's hand-written loop runs the code `fit` runs.
 
-use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD, Ix2, Zip};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal, Uniform};
@@ -12,6 +11,7 @@ use rand_distr::{Distribution, Normal, Uniform};
 use crate::activation::Activation;
 use crate::error::{expect_shape, CoreError, Result};
 use crate::layer::{Layer, Upstream, Workspace};
+use crate::matmul::gemm;
 use crate::scalar::Float;
 
 /// (9) Z = W·A_prev + b and (10) A = g(Z), written into `z` and `a`.
@@ -32,7 +32,7 @@ pub fn forward<F: Float>(
     expect_shape("Z", &[n, m], z.shape())?;
     expect_shape("A", &[n, m], a.shape())?;
     // (9) Z = W A_prev, then + b fused with (10) in one pass over Z.
-    general_mat_mul(F::one(), &w, &a_prev, F::zero(), &mut z);
+    gemm(F::one(), w, a_prev, F::zero(), z.view_mut());
     activation.add_bias_forward(z, b, a);
     Ok(())
 }
@@ -63,7 +63,7 @@ pub fn backward_from_dz<F: Float>(
     expect_shape("db", &[n, 1], db.shape())?;
     let inv_m = F::one() / F::c(m as f64);
     // (12) dW = (1/m) dZ A_prevᵀ
-    general_mat_mul(inv_m, &dz, &a_prev.t(), F::zero(), &mut dw);
+    gemm(inv_m, dz, a_prev.t(), F::zero(), dw.view_mut());
     // (13) db = (1/m) Σ over the columns of dZ, one contiguous row at a time
     Zip::from(db.column_mut(0))
         .and(dz.rows())
@@ -71,7 +71,7 @@ pub fn backward_from_dz<F: Float>(
     // (14) dA_prev = Wᵀ dZ
     if let Some(mut da_prev) = da_prev {
         expect_shape("dA_prev", &[n_prev, m], da_prev.shape())?;
-        general_mat_mul(F::one(), &w.t(), &dz, F::zero(), &mut da_prev);
+        gemm(F::one(), w.t(), dz, F::zero(), da_prev.view_mut());
     }
     Ok(())
 }

@@ -4,8 +4,8 @@
 
 use ndarray::Dimension;
 use numpy::prelude::*;
-use numpy::{Element, IntoPyArray, PyArray, PyReadonlyArray, PyReadonlyArray1, PyUntypedArray};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use numpy::{Element, IntoPyArray, PyArray, PyReadonlyArray, PyUntypedArray};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
@@ -13,7 +13,8 @@ use crate::activation::Activation;
 use crate::error::CoreError;
 use crate::layers::dense;
 use crate::loss::Loss;
-use crate::network::{LayerSpec, Network};
+use crate::matmul;
+use crate::network::{FitOptions, LayerSpec, Network};
 use crate::optimizer::sgd_update;
 use crate::scalar::Float;
 
@@ -155,7 +156,8 @@ fn dense_backward_impl<'py, F: Float + Element>(
     upstream_is_dz: bool,
     first_layer: bool,
 ) -> PyResult<Grads<'py>> {
-    let da = readonly::<F, ndarray::Ix2>(da, if upstream_is_dz { "dZ" } else { "dA" })?;
+    let upstream_name = if upstream_is_dz { "dZ" } else { "dA" };
+    let da = readonly::<F, ndarray::Ix2>(da, upstream_name)?;
     let z = readonly::<F, ndarray::Ix2>(z, "Z")?;
     let a = readonly::<F, ndarray::Ix2>(a, "A")?;
     let a_prev = readonly::<F, ndarray::Ix2>(a_prev, "A_prev")?;
@@ -170,7 +172,7 @@ fn dense_backward_impl<'py, F: Float + Element>(
     let (dw, db, da_prev) = py.detach(|| -> Result<_, CoreError> {
         let (n, n_prev) = w.dim();
         let m = a_prev.ncols();
-        for (name, arr) in [("dA", &da), ("Z", &z), ("A", &a)] {
+        for (name, arr) in [(upstream_name, &da), ("Z", &z), ("A", &a)] {
             crate::error::expect_shape(name, &[n, m], arr.shape())?;
         }
         let dz = if upstream_is_dz {
@@ -336,6 +338,18 @@ fn loss_and_gradient<'py>(
     }
 }
 
+/// Threads the kernels may use.
+#[pyfunction]
+fn get_num_threads() -> usize {
+    matmul::num_threads()
+}
+
+/// Sets the threads the kernels may use (0 = the default).
+#[pyfunction]
+fn set_num_threads(n: usize) {
+    matmul::set_num_threads(n)
+}
+
 // ---------------------------------------------------------------------------------------------
 // The network.
 
@@ -433,33 +447,52 @@ fn gradients_impl<'py, F: Float + Element>(
     Ok((cost, grads))
 }
 
-fn train_epoch_impl<F: Float + Element>(
+#[allow(clippy::too_many_arguments)]
+fn fit_impl<F: Float + Element>(
     py: Python<'_>,
     net: &mut Network<F>,
     x: &Bound<'_, PyAny>,
     y: &Bound<'_, PyAny>,
+    epochs: usize,
     batch_size: usize,
     lr: f64,
-    order: Option<PyReadonlyArray1<'_, i64>>,
-) -> PyResult<(f64, bool)> {
-    let lr = learning_rate::<F>(lr)?;
+    shuffle: bool,
+    target_cost: Option<f64>,
+    tol: Option<f64>,
+    previous_cost: Option<f64>,
+) -> PyResult<(Vec<f64>, &'static str)> {
+    let options = FitOptions {
+        epochs,
+        batch_size,
+        learning_rate: learning_rate::<F>(lr)?,
+        shuffle,
+        target_cost,
+        tol,
+        previous_cost,
+    };
     let x = readonly::<F, ndarray::IxDyn>(x, "X")?;
     let y = readonly::<F, ndarray::Ix2>(y, "Y")?;
     let (x, y) = (x.as_array(), y.as_array());
-    let order: Option<Vec<usize>> = match &order {
-        None => None,
-        Some(o) => Some(
-            o.as_array()
-                .iter()
-                .map(|&i| {
-                    usize::try_from(i)
-                        .map_err(|_| PyValueError::new_err(format!("order: negative index {i}")))
-                })
-                .collect::<PyResult<_>>()?,
-        ),
-    };
-    let report = py.detach(|| net.train_epoch(x, y, batch_size, order.as_deref(), lr))?;
-    Ok((report.cost, report.diverged))
+    // Ctrl-C: with the GIL released Python cannot run its signal handlers, so the training
+    // loop polls them here between steps and stops cleanly when one raises.
+    let mut raised: Option<PyErr> = None;
+    let report = py.detach(|| {
+        let mut interrupt = || {
+            Python::attach(|py| match py.check_signals() {
+                Ok(()) => false,
+                Err(err) => {
+                    raised = Some(err);
+                    true
+                }
+            })
+        };
+        net.fit(x, y, &options, &mut interrupt)
+    })?;
+    match raised {
+        // KeyboardInterrupt is re-raised by Python's fit once the history is recorded
+        Some(err) if !err.is_instance_of::<PyKeyboardInterrupt>(py) => Err(err),
+        _ => Ok((report.costs, report.stop.name())),
+    }
 }
 
 fn get_param_impl<'py, F: Float + Element>(
@@ -640,18 +673,33 @@ impl PyNetwork {
         with_net!(self, net => gradients_impl(py, net, x, y))
     }
 
-    /// One epoch of mini-batch gradient descent; returns (J, diverged).
-    #[pyo3(signature = (x, y, batch_size, learning_rate, order=None))]
-    fn train_epoch(
+    /// Trains up to `epochs` epochs in one call (section 7); returns (J per completed epoch,
+    /// stop reason: "epochs", "target_cost", "converged", "diverged" or "interrupted").
+    #[pyo3(signature = (x, y, epochs, batch_size, learning_rate, shuffle=true, target_cost=None, tol=None, previous_cost=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn fit(
         &mut self,
         py: Python<'_>,
         x: &Bound<'_, PyAny>,
         y: &Bound<'_, PyAny>,
+        epochs: usize,
         batch_size: usize,
         learning_rate: f64,
-        order: Option<PyReadonlyArray1<'_, i64>>,
-    ) -> PyResult<(f64, bool)> {
-        with_net!(self, net => train_epoch_impl(py, net, x, y, batch_size, learning_rate, order))
+        shuffle: bool,
+        target_cost: Option<f64>,
+        tol: Option<f64>,
+        previous_cost: Option<f64>,
+    ) -> PyResult<(Vec<f64>, &'static str)> {
+        with_net!(self, net => fit_impl(
+            py, net, x, y, epochs, batch_size, learning_rate, shuffle, target_cost, tol,
+            previous_cost
+        ))
+    }
+
+    /// The visiting orders of the next `epochs` shuffled epochs over `m` examples, without
+    /// advancing the shuffling stream.
+    fn peek_orders(&mut self, m: usize, epochs: usize) -> Vec<Vec<usize>> {
+        with_net!(self, net => net.peek_orders(m, epochs))
     }
 }
 
@@ -664,6 +712,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sgd_step, m)?)?;
     m.add_function(wrap_pyfunction!(activate, m)?)?;
     m.add_function(wrap_pyfunction!(loss_and_gradient, m)?)?;
+    m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add(
         "ACTIVATIONS",
         Activation::ALL.iter().map(|a| a.name()).collect::<Vec<_>>(),
