@@ -166,7 +166,7 @@ mod tests {
         let empty = Array2::<f32>::zeros((2, 0));
         let rhs = Array2::<f32>::zeros((0, 2));
         gemm(1.0, empty.view(), rhs.view(), 0.0, c.view_mut());
-        assert_eq!(c, Array2::zeros((2, 2)));
+        assert_eq!(c, Array2::<f32>::zeros((2, 2)));
     }
 
     #[test]
