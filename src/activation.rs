@@ -131,27 +131,31 @@ impl Activation {
     /// `b` has shape `(n, 1)`.
     pub fn add_bias_forward<F: Float>(
         self,
-        mut z: ArrayViewMut2<F>,
+        z: ArrayViewMut2<F>,
         b: ArrayView2<F>,
-        mut a: ArrayViewMut2<F>,
+        a: ArrayViewMut2<F>,
     ) {
-        if self == Activation::Softmax {
-            Zip::from(&mut z)
-                .and(&mut a)
-                .and_broadcast(&b)
-                .for_each(|z, a, &b| {
-                    *z += b;
-                    *a = *z;
-                });
-            softmax_in_place(a);
-        } else {
-            Zip::from(&mut z)
-                .and(&mut a)
-                .and_broadcast(&b)
-                .for_each(|z, a, &b| {
-                    *z += b;
-                    *a = self.g(*z);
-                });
+        // One specialised loop per activation (the match is outside the loop), row by row so
+        // each inner loop runs over contiguous memory with a constant bias: it vectorises.
+        match self {
+            Activation::Sigmoid => bias_then(z, b, a, sigmoid),
+            Activation::Tanh => bias_then(z, b, a, |v: F| v.tanh()),
+            Activation::Relu => bias_then(z, b, a, |v: F| v.max(F::zero())),
+            Activation::LeakyRelu => {
+                let slope = F::c(LEAKY_RELU_SLOPE);
+                bias_then(
+                    z,
+                    b,
+                    a,
+                    move |v: F| if v > F::zero() { v } else { v * slope },
+                )
+            }
+            Activation::Linear => bias_then(z, b, a, |v: F| v),
+            Activation::Softmax => {
+                let mut a = a;
+                bias_then(z, b, a.view_mut(), |v: F| v);
+                softmax_in_place(a);
+            }
         }
     }
 
@@ -186,27 +190,58 @@ impl Activation {
         a: ArrayView2<F>,
         mut dz: ArrayViewMut2<F>,
     ) {
-        if self == Activation::Softmax {
-            // per column i: s = Σ_k da_k a_k, then dz_j = a_j (da_j − s); no allocation
-            Zip::from(dz.columns_mut())
-                .and(da.columns())
-                .and(a.columns())
-                .for_each(|mut dz, da, a| {
-                    let s = Zip::from(&da)
-                        .and(&a)
-                        .fold(F::zero(), |acc, &d, &a| acc + d * a);
-                    Zip::from(&mut dz)
-                        .and(&da)
-                        .and(&a)
-                        .for_each(|dz, &da, &a| *dz = a * (da - s));
-                });
-        } else {
-            Zip::from(&mut dz)
-                .and(&da)
-                .and(&z)
-                .and(&a)
-                .for_each(|dz, &da, &z, &a| *dz = da * self.dg(z, a));
+        let zip = Zip::from(&mut dz).and(&da).and(&z).and(&a);
+        // the match is outside the loops so that each runs a branch-free, vectorisable body
+        match self {
+            Activation::Sigmoid => {
+                zip.for_each(|dz, &da, _, &a| *dz = da * a * (F::one() - a));
+            }
+            Activation::Tanh => zip.for_each(|dz, &da, _, &a| *dz = da * (F::one() - a * a)),
+            Activation::Relu => zip.for_each(|dz, &da, &z, _| {
+                *dz = if z > F::zero() { da } else { F::zero() };
+            }),
+            Activation::LeakyRelu => {
+                let slope = F::c(LEAKY_RELU_SLOPE);
+                zip.for_each(|dz, &da, &z, _| *dz = if z > F::zero() { da } else { da * slope });
+            }
+            Activation::Linear => zip.for_each(|dz, &da, _, _| *dz = da),
+            Activation::Softmax => {
+                // per column i: s = Σ_k da_k a_k, then dz_j = a_j (da_j − s); no allocation
+                Zip::from(dz.columns_mut())
+                    .and(da.columns())
+                    .and(a.columns())
+                    .for_each(|mut dz, da, a| {
+                        let s = Zip::from(&da)
+                            .and(&a)
+                            .fold(F::zero(), |acc, &d, &a| acc + d * a);
+                        Zip::from(&mut dz)
+                            .and(&da)
+                            .and(&a)
+                            .for_each(|dz, &da, &a| *dz = a * (da - s));
+                    });
+            }
         }
+    }
+}
+
+/// Z += b row by row, then A = g(Z), for an element-wise g.
+#[inline(always)]
+fn bias_then<F: Float, G: Fn(F) -> F>(
+    mut z: ArrayViewMut2<F>,
+    b: ArrayView2<F>,
+    mut a: ArrayViewMut2<F>,
+    g: G,
+) {
+    for ((mut zr, mut ar), &bi) in z
+        .rows_mut()
+        .into_iter()
+        .zip(a.rows_mut())
+        .zip(b.column(0).iter())
+    {
+        Zip::from(&mut zr).and(&mut ar).for_each(|z, a| {
+            *z += bi;
+            *a = g(*z);
+        });
     }
 }
 
