@@ -10,8 +10,8 @@ Every peer trains the same network (relu hidden layers, softmax + cross-entropy,
 shuffling) on the same synthetic data; times are the median of --runs repetitions of one epoch
 (or of the whole training for the XOR case). Printed per case: the time of each peer, the
 ratio deepnet/peer, deepnet's GFLOP/s (6·m·Σ n^[l]·n^[l-1] flops an epoch) as a fraction of
-the same run's NumPy float32 1024³ matrix product, and the peak resident memory of one epoch
-measured in a fresh subprocess per peer.
+the same run's NumPy float32 1024³ matrix product, and the peak resident memory one epoch
+adds to the data and the model, measured in a fresh subprocess per peer (Linux only).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -277,7 +276,7 @@ def time_it(fn: Callable[[], None], runs: int) -> float:
 
 
 def peak_rss_mib(peer: str, case_key: str, quick: bool, threads: int | None) -> float | None:
-    """Peak RSS growth of one training run in a fresh process (after imports and data)."""
+    """Peak RSS growth of one training run in a fresh process (beyond imports, data, model)."""
     cmd = [sys.executable, HERE, "--memory-probe", peer, case_key]
     if quick:
         cmd.append("--quick")
@@ -290,13 +289,26 @@ def peak_rss_mib(peer: str, case_key: str, quick: bool, threads: int | None) -> 
         return None
 
 
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
 def memory_probe(peer: str, case_key: str, quick: bool, threads: int | None) -> None:
+    """Peak RSS of training beyond the data and the model, in MiB: the high-water mark is
+    reset (Linux: /proc/self/clear_refs) after the data and the model exist, then one
+    training run is made and VmHWM − VmRSS(before) is reported."""
     case = next(c for c in cases(quick) if c.key == case_key)
     X, Y, labels = make_data(case)
     fn = PEERS[peer](case, X, Y, labels, threads)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    base = _status_kib("VmRSS")
     fn()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = _status_kib("VmHWM")
     data = (X.nbytes + Y.nbytes) / 2**20
     print(json.dumps({"peak_mib": (peak - base) / 1024, "data_mib": data}))
 
@@ -356,8 +368,8 @@ def main() -> None:
     print(f"NumPy float32 1024³ matrix product: {gf:.1f} GFLOP/s\n")
 
     header = (
-        f"{'case':<14}{'peer':<9}{'time (s)':>10}{'deepnet/peer':>14}{'GFLOP/s':>9}"
-        f"{'% of np matmul':>16}{'peak MiB':>10}"
+        f"{'case':<12}{'dtype':<9}{'peer':<9}{'time (s)':>10}{'deepnet/peer':>14}"
+        f"{'GFLOP/s':>9}{'% of np matmul':>16}{'peak MiB':>10}"
     )
     print(header)
     print("-" * len(header))
@@ -376,9 +388,8 @@ def main() -> None:
             mem = None if args.no_memory else peak_rss_mib(peer, case.key, args.quick, args.threads)
             mem_s = "-" if mem is None else f"{mem:.1f}"
             ratio_s = "" if peer == "deepnet" else f"{ratio:.2f}x"
-            label = f"{case.key} ({case.dtype[5:]})"
             print(
-                f"{label:<14}{peer:<9}{t:>10.4f}{ratio_s:>14}{gflops:>9.1f}{pct:>16}{mem_s:>10}",
+                f"{case.key:<12}{case.dtype:<9}{peer:<9}{t:>10.4f}{ratio_s:>14}{gflops:>9.1f}{pct:>16}{mem_s:>10}",
                 flush=True,
             )
         print()

@@ -2,12 +2,14 @@
 //! (an MNIST-sized network), float32, batch 32 and 256.
 //!
 //! Run: `cargo bench --bench dense` (add `-- <filter>` to pick one, e.g. `-- step`).
+//! Throughput "elements" are floating-point operations.
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use deepnet::layers::dense;
-use deepnet::{Activation, LayerSpec, Loss, Network};
+use deepnet::{matmul, sgd_update, Activation, LayerSpec, Loss, Network};
+use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayD};
 
 const SIZES: [usize; 4] = [784, 256, 128, 10];
@@ -129,5 +131,106 @@ fn bench_train_step(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_forward, bench_backward, bench_train_step);
+fn bench_update(c: &mut Criterion) {
+    // (16): W −= α dW on the largest layer
+    let mut w = filled((SIZES[1], SIZES[0]), 1);
+    let dw = filled((SIZES[1], SIZES[0]), 2);
+    c.bench_function("sgd_update_256x784", |bench| {
+        bench.iter(|| {
+            sgd_update(w.view_mut(), dw.view(), 1e-3);
+            black_box(&w);
+        })
+    });
+}
+
+fn bench_softmax_ce(c: &mut Criterion) {
+    // the output layer: softmax (10), J from the logits, dZ = Ŷ − Y
+    let mut group = c.benchmark_group("softmax_ce_10");
+    for &m in &BATCHES {
+        let z = filled((SIZES[3], m), 6);
+        let y = one_hot(m);
+        let mut a = Array2::zeros((SIZES[3], m));
+        let mut dz = Array2::zeros((SIZES[3], m));
+        group.bench_with_input(BenchmarkId::from_parameter(m), &m, |bench, _| {
+            bench.iter(|| {
+                Activation::Softmax.forward(z.view(), a.view_mut());
+                let j = Loss::CategoricalCrossentropy
+                    .cost_from_logits(z.view(), y.view())
+                    .expect("paired loss");
+                Loss::output_delta(a.view(), y.view(), dz.view_mut());
+                black_box((j, &dz));
+            })
+        });
+    }
+    group.finish();
+}
+
+fn bench_activation_backward(c: &mut Criterion) {
+    // (11) for the widest hidden layer
+    let mut group = c.benchmark_group("relu_backward_256");
+    for &m in &BATCHES {
+        let z = filled((SIZES[1], m), 7);
+        let da = filled((SIZES[1], m), 8);
+        let mut a = Array2::zeros((SIZES[1], m));
+        Activation::Relu.forward(z.view(), a.view_mut());
+        let mut dz = Array2::zeros((SIZES[1], m));
+        group.bench_with_input(BenchmarkId::from_parameter(m), &m, |bench, _| {
+            bench.iter(|| {
+                Activation::Relu.backward(da.view(), z.view(), a.view(), dz.view_mut());
+                black_box(&dz);
+            })
+        });
+    }
+    group.finish();
+}
+
+/// The matrix-product backends at the shapes of (9), (12) and (14) for the 784→256 layer:
+/// ndarray's `general_mat_mul` (matrixmultiply) against `deepnet::matmul::gemm` (the `gemm`
+/// crate, split across threads when large). Build with `--features mm-threading` to give
+/// matrixmultiply its own threads. Single-threaded unless DEEPNET_BENCH_THREADS is set.
+fn bench_matmul_backends(c: &mut Criterion) {
+    let threads = std::env::var("DEEPNET_BENCH_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    matmul::set_num_threads(threads);
+    let mut group = c.benchmark_group(format!("matmul_784x256_{threads}thread"));
+    for m in [1usize, 32, 256, 2048] {
+        let w = filled((SIZES[1], SIZES[0]), 1);
+        let x = filled((SIZES[0], m), 3);
+        let dz = filled((SIZES[1], m), 4);
+        let mut z = Array2::zeros((SIZES[1], m));
+        let mut dw = Array2::zeros((SIZES[1], SIZES[0]));
+        let mut da = Array2::zeros((SIZES[0], m));
+        group.throughput(Throughput::Elements((6 * SIZES[0] * SIZES[1] * m) as u64));
+        group.bench_with_input(BenchmarkId::new("ndarray", m), &m, |bench, _| {
+            bench.iter(|| {
+                general_mat_mul(1.0, &w, &x, 0.0, &mut z);
+                general_mat_mul(1.0, &dz, &x.t(), 0.0, &mut dw);
+                general_mat_mul(1.0, &w.t(), &dz, 0.0, &mut da);
+                black_box((&z, &dw, &da));
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("gemm", m), &m, |bench, _| {
+            bench.iter(|| {
+                matmul::gemm(1.0, w.view(), x.view(), 0.0, z.view_mut());
+                matmul::gemm(1.0, dz.view(), x.t(), 0.0, dw.view_mut());
+                matmul::gemm(1.0, w.t(), dz.view(), 0.0, da.view_mut());
+                black_box((&z, &dw, &da));
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_forward,
+    bench_backward,
+    bench_update,
+    bench_softmax_ce,
+    bench_activation_backward,
+    bench_train_step,
+    bench_matmul_backends
+);
 criterion_main!(benches);

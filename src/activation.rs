@@ -4,9 +4,10 @@
 //! other layer's activations viewed with the "channel" axis first and every other axis (positions
 //! and examples) flattened into columns. Softmax normalises along axis 0, i.e. per column.
 
-use ndarray::{ArrayView2, ArrayViewMut2, Zip};
+use ndarray::{ArrayView2, ArrayViewMut1, ArrayViewMut2, Zip};
 
 use crate::error::{CoreError, Result};
+use crate::matmul::parallel_elementwise;
 use crate::scalar::Float;
 
 /// Slope of `leaky_relu` for z < 0 (Keras' default `negative_slope`).
@@ -190,21 +191,30 @@ impl Activation {
         a: ArrayView2<F>,
         mut dz: ArrayViewMut2<F>,
     ) {
+        let parallel = parallel_elementwise(dz.len());
         let zip = Zip::from(&mut dz).and(&da).and(&z).and(&a);
-        // the match is outside the loops so that each runs a branch-free, vectorisable body
+        // The match is outside the loops so that each runs a branch-free, vectorisable body;
+        // large arrays are split across threads.
+        macro_rules! each {
+            (|$dz:pat_param, $da:pat_param, $z:pat_param, $a:pat_param| $body:expr) => {
+                if parallel {
+                    zip.par_for_each(|$dz, $da, $z, $a| $body)
+                } else {
+                    zip.for_each(|$dz, $da, $z, $a| $body)
+                }
+            };
+        }
         match self {
-            Activation::Sigmoid => {
-                zip.for_each(|dz, &da, _, &a| *dz = da * a * (F::one() - a));
+            Activation::Sigmoid => each!(|dz, &da, _, &a| *dz = da * a * (F::one() - a)),
+            Activation::Tanh => each!(|dz, &da, _, &a| *dz = da * (F::one() - a * a)),
+            Activation::Relu => {
+                each!(|dz, &da, &z, _| *dz = if z > F::zero() { da } else { F::zero() })
             }
-            Activation::Tanh => zip.for_each(|dz, &da, _, &a| *dz = da * (F::one() - a * a)),
-            Activation::Relu => zip.for_each(|dz, &da, &z, _| {
-                *dz = if z > F::zero() { da } else { F::zero() };
-            }),
             Activation::LeakyRelu => {
                 let slope = F::c(LEAKY_RELU_SLOPE);
-                zip.for_each(|dz, &da, &z, _| *dz = if z > F::zero() { da } else { da * slope });
+                each!(|dz, &da, &z, _| *dz = if z > F::zero() { da } else { da * slope })
             }
-            Activation::Linear => zip.for_each(|dz, &da, _, _| *dz = da),
+            Activation::Linear => each!(|dz, &da, _, _| *dz = da),
             Activation::Softmax => {
                 // per column i: s = Σ_k da_k a_k, then dz_j = a_j (da_j − s); no allocation
                 Zip::from(dz.columns_mut())
@@ -224,24 +234,27 @@ impl Activation {
     }
 }
 
-/// Z += b row by row, then A = g(Z), for an element-wise g.
+/// Z += b row by row, then A = g(Z), for an element-wise g; rows are split across threads
+/// when the array is large.
 #[inline(always)]
-fn bias_then<F: Float, G: Fn(F) -> F>(
+fn bias_then<F: Float, G: Fn(F) -> F + Sync>(
     mut z: ArrayViewMut2<F>,
     b: ArrayView2<F>,
     mut a: ArrayViewMut2<F>,
     g: G,
 ) {
-    for ((mut zr, mut ar), &bi) in z
-        .rows_mut()
-        .into_iter()
-        .zip(a.rows_mut())
-        .zip(b.column(0).iter())
-    {
+    let row = |mut zr: ArrayViewMut1<F>, mut ar: ArrayViewMut1<F>, bi: F| {
         Zip::from(&mut zr).and(&mut ar).for_each(|z, a| {
             *z += bi;
             *a = g(*z);
-        });
+        })
+    };
+    let parallel = parallel_elementwise(z.len());
+    let rows = Zip::from(z.rows_mut()).and(a.rows_mut()).and(b.column(0));
+    if parallel {
+        rows.par_for_each(|zr, ar, &bi| row(zr, ar, bi));
+    } else {
+        rows.for_each(|zr, ar, &bi| row(zr, ar, bi));
     }
 }
 

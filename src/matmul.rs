@@ -8,20 +8,33 @@
 //! [`num_threads`].
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use gemm::Parallelism;
 use ndarray::{ArrayView2, ArrayViewMut2, Axis};
-use rayon::prelude::*;
+use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use crate::scalar::Float;
 
 /// Products with fewer multiply–adds than this run on one thread: below it, waking a second
 /// thread costs more than it saves (measured on 2 cores, see README).
-pub const PARALLEL_MIN_MACS: usize = 1 << 21;
+pub const PARALLEL_MIN_MACS: usize = 1 << 19;
 
 /// Products with a side (m, n or k) shorter than this run on one thread: splitting a
 /// skinny product (batch 32) was measured slower than not splitting it.
-pub const PARALLEL_MIN_SIDE: usize = 64;
+pub const PARALLEL_MIN_SIDE: usize = 16;
+
+/// Element-wise passes over at least this many elements are split across threads.
+pub const PARALLEL_MIN_ELEMENTS: usize = 1 << 16;
+
+/// Whether an element-wise pass over `len` elements should use several threads.
+pub fn parallel_elementwise(len: usize) -> bool {
+    len >= PARALLEL_MIN_ELEMENTS && num_threads() > 1
+}
+
+/// The output's longer side must be at least this long to be split (100×100 products of a
+/// small network were measured slower split in two than whole).
+pub const PARALLEL_MIN_SPLIT: usize = 128;
 
 /// 0 means "not chosen yet": the first read resolves the default.
 static THREADS: AtomicUsize = AtomicUsize::new(0);
@@ -62,6 +75,39 @@ pub fn set_num_threads(n: usize) {
     );
 }
 
+/// Runs `f` on a worker of deepnet's thread pool (of [`num_threads`] threads), so that the
+/// thread running the training loop is one of the pool's: a split product then runs one half
+/// on this thread and the other on the second worker, and no idle worker competes with the
+/// loop for a core (on 2 cores, a third thread made small products slower). With one thread,
+/// `f` runs here directly.
+pub fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    static POOL: Mutex<Option<(usize, Arc<ThreadPool>)>> = Mutex::new(None);
+    let threads = num_threads();
+    if threads <= 1 || rayon::current_thread_index().is_some() {
+        return f();
+    }
+    let pool = {
+        let mut guard = POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match guard.as_ref() {
+            Some((n, pool)) if *n == threads => Arc::clone(pool),
+            _ => match ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .thread_name(|i| format!("deepnet-{i}"))
+                .build()
+            {
+                Ok(pool) => {
+                    let pool = Arc::new(pool);
+                    *guard = Some((threads, Arc::clone(&pool)));
+                    pool
+                }
+                // no threads to be had: run serially rather than fail
+                Err(_) => return f(),
+            },
+        }
+    };
+    pool.install(f)
+}
+
 /// C = α·A·B + β·C for A (m, k), B (k, n), C (m, n), any strides. With β = 0, C is only
 /// written (its old contents may be anything, NaN included).
 ///
@@ -97,33 +143,48 @@ pub fn gemm<F: Float>(
     let threads = num_threads();
     if threads > 1
         && m.min(n).min(k) >= PARALLEL_MIN_SIDE
+        && m.max(n) >= PARALLEL_MIN_SPLIT
         && m.saturating_mul(n).saturating_mul(k) >= PARALLEL_MIN_MACS
     {
-        // Split the output into one block per thread along its longer side and run the
-        // single-threaded kernel on each: measured faster at these shapes than the kernel's
-        // own threading, and each element is still summed in the same order.
-        let parts = threads.min(if n >= m { n } else { m }.div_ceil(64)).max(1);
-        if n >= m {
-            let step = n.div_ceil(parts);
-            let blocks: Vec<_> = c
-                .axis_chunks_iter_mut(Axis(1), step)
-                .zip(b.axis_chunks_iter(Axis(1), step))
-                .collect();
-            blocks
-                .into_par_iter()
-                .for_each(|(c, b)| gemm_serial(alpha, a, b, beta, c));
-        } else {
-            let step = m.div_ceil(parts);
-            let blocks: Vec<_> = c
-                .axis_chunks_iter_mut(Axis(0), step)
-                .zip(a.axis_chunks_iter(Axis(0), step))
-                .collect();
-            blocks
-                .into_par_iter()
-                .for_each(|(c, a)| gemm_serial(alpha, a, b, beta, c));
-        }
+        split(alpha, a, b, beta, c, threads);
     } else {
         gemm_serial(alpha, a, b, beta, c);
+    }
+}
+
+/// Splits C into `parts` blocks along its longer side (recursively in halves, with
+/// `rayon::join`, so nothing is allocated) and runs the single-threaded kernel on each: at
+/// these shapes that was measured faster than the kernel's own threading, and every element
+/// is still summed over k in the same order, so results do not depend on the thread count.
+fn split<F: Float>(
+    alpha: F,
+    a: ArrayView2<F>,
+    b: ArrayView2<F>,
+    beta: F,
+    c: ArrayViewMut2<F>,
+    parts: usize,
+) {
+    let (m, n) = c.dim();
+    if parts <= 1 || m.max(n) < PARALLEL_MIN_SPLIT {
+        return gemm_serial(alpha, a, b, beta, c);
+    }
+    let left = parts / 2;
+    if n >= m {
+        let at = n * left / parts;
+        let (c1, c2) = c.split_at(Axis(1), at);
+        let (b1, b2) = b.split_at(Axis(1), at);
+        rayon::join(
+            || split(alpha, a, b1, beta, c1, left),
+            || split(alpha, a, b2, beta, c2, parts - left),
+        );
+    } else {
+        let at = m * left / parts;
+        let (c1, c2) = c.split_at(Axis(0), at);
+        let (a1, a2) = a.split_at(Axis(0), at);
+        rayon::join(
+            || split(alpha, a1, b, beta, c1, left),
+            || split(alpha, a2, b, beta, c2, parts - left),
+        );
     }
 }
 

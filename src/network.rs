@@ -13,6 +13,7 @@ use crate::error::{CoreError, Result};
 use crate::layer::{Layer, Upstream, Workspace};
 use crate::layers::Dense;
 use crate::loss::Loss;
+use crate::matmul::in_pool;
 use crate::optimizer::sgd_update;
 use crate::scalar::Float;
 
@@ -303,6 +304,10 @@ impl<F: Float> Network<F> {
 
     /// Ŷ for every column of X, computed in chunks so memory stays bounded.
     pub fn predict(&mut self, x: ArrayViewD<F>) -> Result<Array2<F>> {
+        in_pool(|| self.predict_in_pool(x))
+    }
+
+    fn predict_in_pool(&mut self, x: ArrayViewD<F>) -> Result<Array2<F>> {
         let m = self.check_x(&x)?;
         let axis = Axis(x.ndim() - 1);
         let mut out = Array2::zeros((self.n_y(), m));
@@ -331,6 +336,10 @@ impl<F: Float> Network<F> {
 
     /// The cost J over all of X, Y (the mean of the per-example losses).
     pub fn cost(&mut self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Result<f64> {
+        in_pool(|| self.cost_in_pool(x, y))
+    }
+
+    fn cost_in_pool(&mut self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Result<f64> {
         let m = self.check_xy(&x, &y)?;
         let axis = Axis(x.ndim() - 1);
         let mut total = 0.0;
@@ -388,10 +397,12 @@ impl<F: Float> Network<F> {
     /// `grads()` holds (12)–(13). Returns J.
     pub fn gradients(&mut self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Result<f64> {
         self.check_xy(&x, &y)?;
-        self.forward_unchecked(x.view())?;
-        let cost = self.batch_cost(y)?;
-        self.backward_unchecked(x, y)?;
-        Ok(cost)
+        in_pool(|| {
+            self.forward_unchecked(x.view())?;
+            let cost = self.batch_cost(y)?;
+            self.backward_unchecked(x, y)?;
+            Ok(cost)
+        })
     }
 
     /// (16)–(17) for every layer with the gradients of the last backward pass.
@@ -410,7 +421,7 @@ impl<F: Float> Network<F> {
         learning_rate: F,
     ) -> Result<f64> {
         self.check_xy(&x, &y)?;
-        self.step_unchecked(x, y, learning_rate)
+        in_pool(|| self.step_unchecked(x, y, learning_rate))
     }
 
     fn step_unchecked(
@@ -456,7 +467,7 @@ impl<F: Float> Network<F> {
                 )));
             }
         }
-        self.epoch_unchecked(x, y, batch_size, order, learning_rate, &mut || false)
+        in_pool(|| self.epoch_unchecked(x, y, batch_size, order, learning_rate, &mut || false))
     }
 
     fn check_training_args(
@@ -491,7 +502,7 @@ impl<F: Float> Network<F> {
         batch_size: usize,
         order: Option<&[usize]>,
         learning_rate: F,
-        interrupt: &mut dyn FnMut() -> bool,
+        interrupt: &mut (dyn FnMut() -> bool + Send),
     ) -> Result<EpochReport> {
         let m = y.ncols();
         self.save_backup();
@@ -540,7 +551,17 @@ impl<F: Float> Network<F> {
         x: ArrayViewD<F>,
         y: ArrayView2<F>,
         options: &FitOptions<F>,
-        interrupt: &mut dyn FnMut() -> bool,
+        interrupt: &mut (dyn FnMut() -> bool + Send),
+    ) -> Result<FitReport> {
+        in_pool(|| self.fit_in_pool(x, y, options, interrupt))
+    }
+
+    fn fit_in_pool(
+        &mut self,
+        x: ArrayViewD<F>,
+        y: ArrayView2<F>,
+        options: &FitOptions<F>,
+        interrupt: &mut (dyn FnMut() -> bool + Send),
     ) -> Result<FitReport> {
         let m = self.check_training_args(&x, &y, options.batch_size, options.learning_rate)?;
         let mut order = std::mem::take(&mut self.order);

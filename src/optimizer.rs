@@ -2,6 +2,7 @@
 
 use ndarray::{ArrayView, ArrayViewMut, Dimension, Zip};
 
+use crate::matmul::parallel_elementwise;
 use crate::scalar::Float;
 
 /// (16) W = W − α dW and (17) b = b − α db: plain gradient descent, in place.
@@ -10,9 +11,12 @@ pub fn sgd_update<F: Float, D: Dimension>(
     grad: ArrayView<F, D>,
     learning_rate: F,
 ) {
-    Zip::from(&mut param)
-        .and(&grad)
-        .for_each(|p, &g| *p -= learning_rate * g);
+    let zip = Zip::from(&mut param).and(&grad);
+    if parallel_elementwise(zip.size()) {
+        zip.par_for_each(|p, &g| *p -= learning_rate * g);
+    } else {
+        zip.for_each(|p, &g| *p -= learning_rate * g);
+    }
 }
 
 #[cfg(test)]

@@ -316,3 +316,30 @@ def test_ctrl_c_stops_a_long_fit_quickly_and_leaves_a_consistent_model():
     assert len(model.history.cost) == len(model.history.epoch) < 1_000_000
     assert all(np.isfinite(layer.W).all() for layer in model.layers)
     assert np.isfinite(model.cost(X, Y))
+
+
+def test_results_are_bit_identical_across_thread_counts():
+    """Large products are split over threads by output blocks and element-wise passes by
+    rows, so no sum changes order: 1 and 2 threads give the same bits."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 512)).astype(np.float32)
+    Y = np.eye(10, dtype=np.float32)[:, rng.integers(0, 10, 512)]
+    before = dn.get_num_threads()
+    params = []
+    try:
+        for threads in (1, 2):
+            dn.set_num_threads(threads)
+            assert dn.get_num_threads() == threads
+            model = dn.Sequential(
+                [dn.Dense(256, activation="relu"), dn.Dense(10, activation="softmax")],
+                n_x=300,
+                loss="categorical_crossentropy",
+                seed=3,
+            )
+            model.fit(X, Y, epochs=2, batch_size=256, verbose=0)
+            params.append([(layer.W.copy(), layer.b.copy()) for layer in model.layers])
+    finally:
+        dn.set_num_threads(before)
+    for (w1, b1), (w2, b2) in zip(*params):
+        np.testing.assert_array_equal(w1, w2)
+        np.testing.assert_array_equal(b1, b2)

@@ -84,7 +84,8 @@ def as_float_array(
         )
     if arr.size == 0:
         raise ValueError(f"{name}: expected a non-empty array, got shape {arr.shape}")
-    if arr.dtype.kind == "f":
+    # min and max propagate NaN and reach ±inf: two passes, no temporary of X's size
+    if arr.dtype.kind == "f" and not (np.isfinite(arr.min()) and np.isfinite(arr.max())):
         finite = np.isfinite(arr)
         if not finite.all():
             where = tuple(int(i) for i in np.argwhere(~finite)[0])
