@@ -5,7 +5,10 @@
 use ndarray::Dimension;
 use numpy::prelude::*;
 use numpy::{Element, IntoPyArray, PyArray, PyReadonlyArray, PyUntypedArray};
-use pyo3::exceptions::{PyKeyboardInterrupt, PyTypeError, PyValueError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+
+use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
@@ -14,7 +17,7 @@ use crate::error::CoreError;
 use crate::layers::dense;
 use crate::loss::Loss;
 use crate::matmul;
-use crate::network::{FitOptions, LayerSpec, Network};
+use crate::network::{FitOptions, LayerSpec, Network, INTERRUPT_POLL};
 use crate::optimizer::sgd_update;
 use crate::scalar::Float;
 
@@ -473,21 +476,35 @@ fn fit_impl<F: Float + Element>(
     let x = readonly::<F, ndarray::IxDyn>(x, "X")?;
     let y = readonly::<F, ndarray::Ix2>(y, "Y")?;
     let (x, y) = (x.as_array(), y.as_array());
-    // Ctrl-C: with the GIL released Python cannot run its signal handlers, so the training
-    // loop polls them here between steps and stops cleanly when one raises.
+    // Ctrl-C: Python runs signal handlers only on the main thread, and only when asked while
+    // the GIL is released. So training runs on another thread (which hands its kernels to
+    // deepnet's pool) while this one sleeps, waking every INTERRUPT_POLL to let Python check
+    // its signals; if a handler raises, a flag tells the loop to stop between two steps.
     let mut raised: Option<PyErr> = None;
+    let stop = AtomicBool::new(false);
     let report = py.detach(|| {
-        let mut interrupt = || {
-            Python::attach(|py| match py.check_signals() {
-                Ok(()) => false,
-                Err(err) => {
-                    raised = Some(err);
-                    true
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let (stop, options) = (&stop, &options);
+        std::thread::scope(|scope| {
+            let worker = scope.spawn(move || {
+                let report = net.fit(x, y, options, &mut || stop.load(Ordering::Relaxed));
+                let _ = done_tx.send(());
+                report
+            });
+            while let Err(mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(INTERRUPT_POLL) {
+                if raised.is_none() {
+                    if let Err(err) = Python::attach(|py| py.check_signals()) {
+                        raised = Some(err);
+                        stop.store(true, Ordering::Relaxed);
+                    }
                 }
-            })
-        };
-        net.fit(x, y, &options, &mut interrupt)
-    })?;
+            }
+            worker.join()
+        })
+    });
+    let report = report.map_err(|_| {
+        PyRuntimeError::new_err("deepnet: the training thread panicked (a bug: please report it)")
+    })??;
     match raised {
         // KeyboardInterrupt is re-raised by Python's fit once the history is recorded
         Some(err) if !err.is_instance_of::<PyKeyboardInterrupt>(py) => Err(err),
