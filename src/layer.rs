@@ -13,6 +13,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::activation::Activation;
 use crate::error::Result;
+use crate::rng::RngState;
 use crate::scalar::Float;
 
 /// What the backward pass hands a layer from above.
@@ -44,8 +45,9 @@ pub trait Layer<F: Float>: Send + Sync {
     fn grads(&self) -> Vec<ArrayViewD<'_, F>>;
     /// Draws fresh parameters from `rng`.
     fn initialize(&mut self, rng: &mut ChaCha8Rng);
-    /// Forward pass over a batch: computes and caches Z^[l] and A^[l].
-    fn forward(&mut self, a_prev: ArrayViewD<F>) -> Result<()>;
+    /// Forward pass over a batch: computes and caches Z^[l] and A^[l]. `training` is true in
+    /// the training steps of `fit` and false in predict/cost/gradients (dropout is off then).
+    fn forward(&mut self, a_prev: ArrayViewD<F>, training: bool) -> Result<()>;
     /// Z^[l] of the last forward pass.
     fn z(&self) -> ArrayViewD<'_, F>;
     /// A^[l] of the last forward pass.
@@ -63,6 +65,16 @@ pub trait Layer<F: Float>: Send + Sync {
     /// Calls `f(parameter, gradient)` for every parameter: what an optimizer step needs,
     /// without allocating.
     fn for_each_param_grad(&mut self, f: &mut dyn FnMut(ArrayViewMutD<'_, F>, ArrayViewD<'_, F>));
+    /// The layer's share of the L2 penalty added to J: (λ/2)·‖W‖² (0 without L2).
+    fn penalty(&self) -> f64 {
+        0.0
+    }
+    /// The position of the layer's own random stream, if it has one (dropout).
+    fn rng_state(&self) -> Option<RngState> {
+        None
+    }
+    /// Restores the position of the layer's random stream (ignored without one).
+    fn set_rng_state(&mut self, _state: &RngState) {}
     /// Number of trainable scalars.
     fn n_params(&self) -> usize {
         self.params().iter().map(|p| p.len()).sum()

@@ -6,12 +6,14 @@
 
 pub mod activation;
 pub mod error;
+pub mod io;
 pub mod layer;
 pub mod layers;
 pub mod loss;
 pub mod matmul;
 pub mod network;
-pub mod optimizer;
+pub mod optimizers;
+pub mod rng;
 pub mod scalar;
 
 #[cfg(feature = "python")]
@@ -20,8 +22,9 @@ mod python;
 pub use activation::Activation;
 pub use error::{CoreError, Result};
 pub use layer::{Layer, Upstream, Workspace};
-pub use layers::Dense;
+pub use layers::{Dense, Dropout};
 pub use loss::Loss;
 pub use network::{EpochEnd, EpochReport, FitOptions, FitReport, LayerSpec, Network, StopReason};
-pub use optimizer::sgd_update;
+pub use optimizers::{sgd_update, Optimizer, OptimizerKind, Schedule};
+pub use rng::RngState;
 pub use scalar::Float;

@@ -1,7 +1,7 @@
 //! A network of L layers and the training process of section 7: forward, cost, backward,
 //! update, one call per mini-batch step or per epoch, with no Python between the layers.
 
-use ndarray::{s, Array2, ArrayD, ArrayView2, ArrayViewD, Axis, Ix2, IxDyn, Slice};
+use ndarray::{s, Array2, ArrayD, ArrayView2, ArrayViewD, Axis, Ix2, IxDyn, Slice, Zip};
 use std::time::{Duration, Instant};
 
 use rand::seq::SliceRandom;
@@ -11,10 +11,11 @@ use rand_chacha::ChaCha8Rng;
 use crate::activation::Activation;
 use crate::error::{CoreError, Result};
 use crate::layer::{Layer, Upstream, Workspace};
-use crate::layers::Dense;
+use crate::layers::{Dense, Dropout};
 use crate::loss::Loss;
 use crate::matmul::in_pool;
-use crate::optimizer::sgd_update;
+use crate::optimizers::{sgd_update, Optimizer};
+use crate::rng::RngState;
 use crate::scalar::Float;
 
 /// Columns per chunk in `predict` and `cost`, so inference workspaces stay bounded whatever m.
@@ -23,17 +24,25 @@ const INFERENCE_CHUNK: usize = 4096;
 /// How to build one layer; the network builds each from the previous layer's output shape.
 #[derive(Clone, Debug, PartialEq)]
 pub enum LayerSpec {
-    /// A dense layer of `units` neurons.
+    /// A dense layer of `units` neurons, with an L2 penalty λ = `l2` on its weights.
     Dense {
         units: usize,
         activation: Activation,
+        l2: f64,
     },
+    /// Inverted dropout of a fraction `rate` of its inputs (training only).
+    Dropout { rate: f64 },
 }
 
 impl LayerSpec {
     fn build<F: Float>(&self, input_shape: &[usize]) -> Result<Box<dyn Layer<F>>> {
         match *self {
-            LayerSpec::Dense { units, activation } => {
+            LayerSpec::Dropout { rate } => Ok(Box::new(Dropout::new(input_shape, rate)?)),
+            LayerSpec::Dense {
+                units,
+                activation,
+                l2,
+            } => {
                 let n_prev = match input_shape {
                     [n] => *n,
                     other => {
@@ -43,10 +52,21 @@ impl LayerSpec {
                         )))
                     }
                 };
-                Ok(Box::new(Dense::new(n_prev, units, activation)?))
+                Ok(Box::new(Dense::with_l2(n_prev, units, activation, l2)?))
             }
         }
     }
+}
+
+/// What one training step reports.
+#[derive(Clone, Copy, Debug)]
+struct Step {
+    /// J of the batch before the update, penalty included.
+    cost: f64,
+    /// The L2 penalty part of `cost`.
+    penalty: f64,
+    /// Examples classified right (classification losses).
+    correct: Option<f64>,
 }
 
 /// How often a long training call asks whether to stop (Ctrl-C).
@@ -68,14 +88,24 @@ pub enum EpochEnd {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EpochReport {
     /// The mean of the mini-batch costs J, weighted by batch size (each computed before its
-    /// update). With one full batch this is J at the parameters the epoch started from.
+    /// update), L2 penalty included. With one full batch this is J at the parameters the
+    /// epoch started from.
     pub cost: f64,
+    /// The part of `cost` that is the L2 penalty (0 without L2).
+    pub penalty: f64,
+    /// The fraction of the epoch's examples classified right, for classification losses.
+    pub accuracy: Option<f64>,
     pub end: EpochEnd,
 }
 
 impl EpochReport {
     fn stopped(cost: f64, end: EpochEnd) -> Self {
-        EpochReport { cost, end }
+        EpochReport {
+            cost,
+            penalty: 0.0,
+            accuracy: None,
+            end,
+        }
     }
 
     /// Whether training diverged in this epoch.
@@ -109,10 +139,9 @@ impl StopReason {
 
 /// The settings of [`Network::fit`].
 #[derive(Clone, Debug, PartialEq)]
-pub struct FitOptions<F> {
+pub struct FitOptions {
     pub epochs: usize,
     pub batch_size: usize,
-    pub learning_rate: F,
     pub shuffle: bool,
     pub target_cost: Option<f64>,
     pub tol: Option<f64>,
@@ -124,7 +153,12 @@ pub struct FitOptions<F> {
 /// diverged, the diverging epoch is the one after the last cost.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FitReport {
+    /// J per completed epoch, L2 penalty included.
     pub costs: Vec<f64>,
+    /// The penalty part of each cost.
+    pub penalties: Vec<f64>,
+    /// Training accuracy per completed epoch (classification losses only).
+    pub accuracies: Vec<f64>,
     pub stop: StopReason,
 }
 
@@ -138,13 +172,17 @@ pub struct Network<F: Float> {
     /// Gathered mini-batches when examples are visited in a shuffled order.
     batch_x: Workspace<F>,
     batch_y: Workspace<F>,
-    /// Parameters at the start of the current epoch, restored if training diverges.
+    /// Parameters and optimizer at the start of the current epoch, restored if training
+    /// diverges.
     backup: Vec<Vec<ArrayD<F>>>,
+    optimizer_backup: Option<Optimizer<F>>,
     /// The shuffling stream (seeded with the network's seed, a stream apart from the
     /// initialization's), so the same seed visits the examples in the same orders.
     shuffle_rng: ChaCha8Rng,
     /// The visiting order of the current epoch, reused.
     order: Vec<usize>,
+    /// How (16)–(17) update the parameters; plain gradient descent unless set.
+    optimizer: Optimizer<F>,
 }
 
 impl<F: Float> Network<F> {
@@ -188,8 +226,10 @@ impl<F: Float> Network<F> {
             batch_x: Workspace::default(),
             batch_y: Workspace::default(),
             backup: Vec::new(),
+            optimizer_backup: None,
             shuffle_rng: ChaCha8Rng::seed_from_u64(seed),
             order: Vec::new(),
+            optimizer: Optimizer::sgd(0.1)?,
         };
         net.initialize(seed);
         Ok(net)
@@ -216,6 +256,56 @@ impl<F: Float> Network<F> {
 
     pub fn loss(&self) -> Loss {
         self.loss
+    }
+
+    /// The optimizer the training steps use.
+    pub fn optimizer(&self) -> &Optimizer<F> {
+        &self.optimizer
+    }
+
+    pub fn optimizer_mut(&mut self) -> &mut Optimizer<F> {
+        &mut self.optimizer
+    }
+
+    /// Replaces the optimizer (and its state).
+    pub fn set_optimizer(&mut self, optimizer: Optimizer<F>) {
+        self.optimizer = optimizer;
+    }
+
+    /// The L2 penalty Σ_l (λ_l/2)·‖W^[l]‖² at the current parameters.
+    pub fn penalty(&self) -> f64 {
+        self.layers.iter().map(|l| l.penalty()).sum()
+    }
+
+    /// The positions of the random streams: the shuffling stream first, then each layer's
+    /// that has one (dropout), in layer order.
+    pub fn rng_states(&self) -> Vec<RngState> {
+        std::iter::once(RngState::of(&self.shuffle_rng))
+            .chain(self.layers.iter().filter_map(|l| l.rng_state()))
+            .collect()
+    }
+
+    /// Restores positions saved by [`Network::rng_states`].
+    pub fn set_rng_states(&mut self, states: &[RngState]) -> Result<()> {
+        let expected = 1 + self
+            .layers
+            .iter()
+            .filter(|l| l.rng_state().is_some())
+            .count();
+        if states.len() != expected {
+            return Err(CoreError::Value(format!(
+                "random states: expected {expected}, got {}",
+                states.len()
+            )));
+        }
+        self.shuffle_rng = states[0].restore();
+        let mut rest = states[1..].iter();
+        for layer in &mut self.layers {
+            if layer.rng_state().is_some() {
+                layer.set_rng_state(rest.next().expect("counted above"));
+            }
+        }
+        Ok(())
     }
 
     /// Shape of one example's input, `[n_x]` for a dense network.
@@ -275,17 +365,17 @@ impl<F: Float> Network<F> {
     /// Forward pass (9)–(10) through every layer; Ŷ = A^[L] is then [`Network::output`].
     pub fn forward(&mut self, x: ArrayViewD<F>) -> Result<()> {
         self.check_x(&x)?;
-        self.forward_unchecked(x)
+        self.forward_unchecked(x, false)
     }
 
-    fn forward_unchecked(&mut self, x: ArrayViewD<F>) -> Result<()> {
+    fn forward_unchecked(&mut self, x: ArrayViewD<F>, training: bool) -> Result<()> {
         for l in 0..self.layers.len() {
             let (before, rest) = self.layers.split_at_mut(l);
             let a_prev = match before.last() {
                 Some(prev) => prev.a(),
                 None => x.view(),
             };
-            rest[0].forward(a_prev)?;
+            rest[0].forward(a_prev, training)?;
         }
         Ok(())
     }
@@ -313,7 +403,7 @@ impl<F: Float> Network<F> {
         let mut out = Array2::zeros((self.n_y(), m));
         for start in (0..m).step_by(INFERENCE_CHUNK) {
             let end = (start + INFERENCE_CHUNK).min(m);
-            self.forward_unchecked(x.slice_axis(axis, Slice::from(start..end)))?;
+            self.forward_unchecked(x.slice_axis(axis, Slice::from(start..end)), false)?;
             out.slice_mut(s![.., start..end]).assign(&self.output());
         }
         Ok(out)
@@ -334,7 +424,46 @@ impl<F: Float> Network<F> {
         }
     }
 
-    /// The cost J over all of X, Y (the mean of the per-example losses).
+    /// How many examples of the last forward pass are classified right: the largest output is
+    /// the one-hot class (categorical, n_y > 1), or each output is on the right side of 1/2
+    /// (binary; a column counts as the mean over its outputs). None for mse.
+    fn batch_correct(&self, y: ArrayView2<F>) -> Option<f64> {
+        if !self.loss.is_classification() {
+            return None;
+        }
+        let yhat = self.output();
+        let half = F::c(0.5);
+        if self.loss == Loss::CategoricalCrossentropy && yhat.nrows() > 1 {
+            let argmax = |col: ndarray::ArrayView1<F>| {
+                col.iter()
+                    .enumerate()
+                    .fold((0, F::neg_infinity()), |(bi, bv), (i, &v)| {
+                        if v > bv {
+                            (i, v)
+                        } else {
+                            (bi, bv)
+                        }
+                    })
+                    .0
+            };
+            let right = yhat
+                .columns()
+                .into_iter()
+                .zip(y.columns())
+                .filter(|(p, t)| argmax(p.view()) == argmax(t.view()))
+                .count();
+            Some(right as f64)
+        } else {
+            let mut right = 0usize;
+            Zip::from(&yhat).and(&y).for_each(|&p, &t| {
+                right += ((p > half) == (t > half)) as usize;
+            });
+            Some(right as f64 / yhat.nrows() as f64)
+        }
+    }
+
+    /// The cost J over all of X, Y (the mean of the per-example losses), plus the L2 penalty
+    /// when a layer has one.
     pub fn cost(&mut self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Result<f64> {
         in_pool(|| self.cost_in_pool(x, y))
     }
@@ -345,10 +474,10 @@ impl<F: Float> Network<F> {
         let mut total = 0.0;
         for start in (0..m).step_by(INFERENCE_CHUNK) {
             let end = (start + INFERENCE_CHUNK).min(m);
-            self.forward_unchecked(x.slice_axis(axis, Slice::from(start..end)))?;
+            self.forward_unchecked(x.slice_axis(axis, Slice::from(start..end)), false)?;
             total += self.batch_cost(y.slice(s![.., start..end]))? * (end - start) as f64;
         }
-        Ok(total / m as f64)
+        Ok(total / m as f64 + self.penalty())
     }
 
     /// Backward pass (11)–(15) over the batch of the last forward pass, which must have been
@@ -398,8 +527,8 @@ impl<F: Float> Network<F> {
     pub fn gradients(&mut self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Result<f64> {
         self.check_xy(&x, &y)?;
         in_pool(|| {
-            self.forward_unchecked(x.view())?;
-            let cost = self.batch_cost(y)?;
+            self.forward_unchecked(x.view(), false)?;
+            let cost = self.batch_cost(y)? + self.penalty();
             self.backward_unchecked(x, y)?;
             Ok(cost)
         })
@@ -412,31 +541,28 @@ impl<F: Float> Network<F> {
         }
     }
 
-    /// One step of section 7 on a batch: forward, cost, backward, update. Returns J of the
-    /// batch (before the update). If J is not finite nothing is updated.
-    pub fn train_step(
-        &mut self,
-        x: ArrayViewD<F>,
-        y: ArrayView2<F>,
-        learning_rate: F,
-    ) -> Result<f64> {
+    /// One step of section 7 on a batch: forward, cost, backward, and the optimizer's update.
+    /// Returns J of the batch (before the update, penalty included). If J is not finite
+    /// nothing is updated.
+    pub fn train_step(&mut self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Result<f64> {
         self.check_xy(&x, &y)?;
-        in_pool(|| self.step_unchecked(x, y, learning_rate))
+        in_pool(|| self.step_unchecked(x, y).map(|s| s.cost))
     }
 
-    fn step_unchecked(
-        &mut self,
-        x: ArrayViewD<F>,
-        y: ArrayView2<F>,
-        learning_rate: F,
-    ) -> Result<f64> {
-        self.forward_unchecked(x.view())?;
-        let cost = self.batch_cost(y)?;
+    fn step_unchecked(&mut self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Result<Step> {
+        self.forward_unchecked(x.view(), true)?;
+        let penalty = self.penalty();
+        let cost = self.batch_cost(y)? + penalty;
+        let correct = self.batch_correct(y);
         if cost.is_finite() {
             self.backward_unchecked(x, y)?;
-            self.update(learning_rate);
+            self.optimizer.step(&mut self.layers);
         }
-        Ok(cost)
+        Ok(Step {
+            cost,
+            penalty,
+            correct,
+        })
     }
 
     /// One epoch: mini-batches of `batch_size` columns, in the column order `order` (a
@@ -451,9 +577,8 @@ impl<F: Float> Network<F> {
         y: ArrayView2<F>,
         batch_size: usize,
         order: Option<&[usize]>,
-        learning_rate: F,
     ) -> Result<EpochReport> {
-        let m = self.check_training_args(&x, &y, batch_size, learning_rate)?;
+        let m = self.check_training_args(&x, &y, batch_size)?;
         if let Some(order) = order {
             if order.len() != m {
                 return Err(CoreError::Value(format!(
@@ -467,7 +592,13 @@ impl<F: Float> Network<F> {
                 )));
             }
         }
-        in_pool(|| self.epoch_unchecked(x, y, batch_size, order, learning_rate, &mut || false))
+        in_pool(|| {
+            let report = self.epoch_unchecked(x, y, batch_size, order, &mut || false)?;
+            if report.end == EpochEnd::Completed {
+                self.optimizer.end_epoch();
+            }
+            Ok(report)
+        })
     }
 
     fn check_training_args(
@@ -475,19 +606,12 @@ impl<F: Float> Network<F> {
         x: &ArrayViewD<F>,
         y: &ArrayView2<F>,
         batch_size: usize,
-        learning_rate: F,
     ) -> Result<usize> {
         let m = self.check_xy(x, y)?;
         if batch_size == 0 {
             return Err(CoreError::Value(
                 "batch_size must be a positive integer, got 0".into(),
             ));
-        }
-        let lr = learning_rate.to_f64().unwrap_or(f64::NAN);
-        if !(lr.is_finite() && lr > 0.0) {
-            return Err(CoreError::Value(format!(
-                "learning_rate must be a positive finite number, got {lr}"
-            )));
         }
         Ok(m)
     }
@@ -501,29 +625,32 @@ impl<F: Float> Network<F> {
         y: ArrayView2<F>,
         batch_size: usize,
         order: Option<&[usize]>,
-        learning_rate: F,
         interrupt: &mut (dyn FnMut() -> bool + Send),
     ) -> Result<EpochReport> {
         let m = y.ncols();
         self.save_backup();
         let axis = Axis(x.ndim() - 1);
-        let mut total = 0.0;
+        let (mut total, mut penalty, mut correct) = (0.0, 0.0, None::<f64>);
         let mut last_poll = Instant::now();
         for start in (0..m).step_by(batch_size) {
             let end = (start + batch_size).min(m);
-            let cost = match order {
+            let step = match order {
                 None => self.step_unchecked(
                     x.slice_axis(axis, Slice::from(start..end)),
                     y.slice(s![.., start..end]),
-                    learning_rate,
                 )?,
-                Some(order) => self.gathered_step(&x, &y, &order[start..end], learning_rate)?,
+                Some(order) => self.gathered_step(&x, &y, &order[start..end])?,
             };
-            if !cost.is_finite() {
+            if !step.cost.is_finite() {
                 self.restore_backup();
-                return Ok(EpochReport::stopped(cost, EpochEnd::Diverged));
+                return Ok(EpochReport::stopped(step.cost, EpochEnd::Diverged));
             }
-            total += cost * (end - start) as f64;
+            let n = (end - start) as f64;
+            total += step.cost * n;
+            penalty += step.penalty * n;
+            if let Some(c) = step.correct {
+                *correct.get_or_insert(0.0) += c;
+            }
             if end < m && last_poll.elapsed() >= INTERRUPT_POLL {
                 last_poll = Instant::now();
                 if interrupt() {
@@ -538,7 +665,13 @@ impl<F: Float> Network<F> {
             self.restore_backup();
             return Ok(EpochReport::stopped(f64::NAN, EpochEnd::Diverged));
         }
-        Ok(EpochReport::stopped(total / m as f64, EpochEnd::Completed))
+        let m = m as f64;
+        Ok(EpochReport {
+            cost: total / m,
+            penalty: penalty / m,
+            accuracy: correct.map(|c| c / m),
+            end: EpochEnd::Completed,
+        })
     }
 
     /// The training process of section 7 over up to `options.epochs` epochs: shuffling (from
@@ -550,7 +683,7 @@ impl<F: Float> Network<F> {
         &mut self,
         x: ArrayViewD<F>,
         y: ArrayView2<F>,
-        options: &FitOptions<F>,
+        options: &FitOptions,
         interrupt: &mut (dyn FnMut() -> bool + Send),
     ) -> Result<FitReport> {
         in_pool(|| self.fit_in_pool(x, y, options, interrupt))
@@ -560,13 +693,15 @@ impl<F: Float> Network<F> {
         &mut self,
         x: ArrayViewD<F>,
         y: ArrayView2<F>,
-        options: &FitOptions<F>,
+        options: &FitOptions,
         interrupt: &mut (dyn FnMut() -> bool + Send),
     ) -> Result<FitReport> {
-        let m = self.check_training_args(&x, &y, options.batch_size, options.learning_rate)?;
+        let m = self.check_training_args(&x, &y, options.batch_size)?;
         let mut order = std::mem::take(&mut self.order);
         let mut report = FitReport {
             costs: Vec::with_capacity(options.epochs.min(1 << 16)),
+            penalties: Vec::new(),
+            accuracies: Vec::new(),
             stop: StopReason::Epochs,
         };
         let mut previous = options.previous_cost;
@@ -582,7 +717,6 @@ impl<F: Float> Network<F> {
                     y,
                     options.batch_size,
                     shuffled.then_some(order.as_slice()),
-                    options.learning_rate,
                     interrupt,
                 )?;
                 match epoch.end {
@@ -594,7 +728,12 @@ impl<F: Float> Network<F> {
                         report.stop = StopReason::Interrupted;
                         return Ok(());
                     }
-                    EpochEnd::Completed => report.costs.push(epoch.cost),
+                    EpochEnd::Completed => {
+                        self.optimizer.end_epoch();
+                        report.costs.push(epoch.cost);
+                        report.penalties.push(epoch.penalty);
+                        report.accuracies.extend(epoch.accuracy);
+                    }
                 }
                 if options.target_cost.is_some_and(|t| epoch.cost <= t) {
                     report.stop = StopReason::TargetCost;
@@ -628,8 +767,7 @@ impl<F: Float> Network<F> {
         x: &ArrayViewD<F>,
         y: &ArrayView2<F>,
         idx: &[usize],
-        learning_rate: F,
-    ) -> Result<f64> {
+    ) -> Result<Step> {
         let bs = idx.len();
         let features: usize = self.input_shape.iter().product();
         let m = x.shape()[x.ndim() - 1];
@@ -665,7 +803,7 @@ impl<F: Float> Network<F> {
                 .into_shape_with_order(IxDyn(&shape))
                 .expect("batch buffer holds features × bs values");
             let yb = by.view().into_dimensionality::<Ix2>().expect("2-D");
-            self.step_unchecked(xb, yb, learning_rate)
+            self.step_unchecked(xb, yb)
         };
         self.batch_x = bx;
         self.batch_y = by;
@@ -694,6 +832,10 @@ impl<F: Float> Network<F> {
     }
 
     fn save_backup(&mut self) {
+        match &mut self.optimizer_backup {
+            Some(saved) => saved.clone_from(&self.optimizer),
+            None => self.optimizer_backup = Some(self.optimizer.clone()),
+        }
         if self.backup.len() != self.layers.len() {
             self.backup = self
                 .layers
@@ -710,6 +852,9 @@ impl<F: Float> Network<F> {
     }
 
     fn restore_backup(&mut self) {
+        if let Some(saved) = &self.optimizer_backup {
+            self.optimizer.clone_from(saved);
+        }
         for (saved, layer) in self.backup.iter().zip(self.layers.iter_mut()) {
             for (i, s) in saved.iter().enumerate() {
                 layer
@@ -749,16 +894,26 @@ mod tests {
                 LayerSpec::Dense {
                     units: 8,
                     activation: Activation::Tanh,
+                    l2: 0.0,
                 },
                 LayerSpec::Dense {
                     units: 1,
                     activation: Activation::Sigmoid,
+                    l2: 0.0,
                 },
             ],
             Loss::BinaryCrossentropy,
             seed,
         )
         .unwrap()
+    }
+
+    impl Network<f64> {
+        /// Plain gradient descent at rate `lr` (the tests' shorthand).
+        fn with_lr(&mut self, lr: f64) -> &mut Self {
+            self.set_optimizer(Optimizer::sgd(lr).unwrap());
+            self
+        }
     }
 
     #[test]
@@ -768,7 +923,9 @@ mod tests {
         let mut net = xor_net(0);
         let first = net.cost(x.view(), y.view()).unwrap();
         for _ in 0..2000 {
-            net.train_epoch(x.view(), y.view(), 4, None, 1.0).unwrap();
+            net.with_lr(1.0)
+                .train_epoch(x.view(), y.view(), 4, None)
+                .unwrap();
         }
         let last = net.cost(x.view(), y.view()).unwrap();
         assert!(last < 0.05 && last < first, "J went from {first} to {last}");
@@ -785,7 +942,8 @@ mod tests {
         let (mut a, mut b) = (xor_net(7), xor_net(7));
         for net in [&mut a, &mut b] {
             for _ in 0..10 {
-                net.train_epoch(x.view(), y.view(), 3, Some(&[3, 1, 0, 2]), 0.5)
+                net.with_lr(0.5)
+                    .train_epoch(x.view(), y.view(), 3, Some(&[3, 1, 0, 2]))
                     .unwrap();
             }
         }
@@ -807,9 +965,13 @@ mod tests {
         let yp = y.select(Axis(1), &order);
         let (mut a, mut b) = (xor_net(1), xor_net(1));
         let ra = a
-            .train_epoch(x.view().into_dyn(), y.view(), 2, Some(&order), 0.3)
+            .with_lr(0.3)
+            .train_epoch(x.view().into_dyn(), y.view(), 2, Some(&order))
             .unwrap();
-        let rb = b.train_epoch(xp.view(), yp.view(), 2, None, 0.3).unwrap();
+        let rb = b
+            .with_lr(0.3)
+            .train_epoch(xp.view(), yp.view(), 2, None)
+            .unwrap();
         assert_eq!(ra, rb);
         for (la, lb) in a.layers().iter().zip(b.layers()) {
             assert_eq!(la.params(), lb.params());
@@ -825,6 +987,7 @@ mod tests {
             &[LayerSpec::Dense {
                 units: 1,
                 activation: Activation::Linear,
+                l2: 0.0,
             }],
             Loss::Mse,
             0,
@@ -837,7 +1000,10 @@ mod tests {
                 .iter()
                 .map(|p| p.to_owned())
                 .collect();
-            let report = net.train_epoch(x.view(), y.view(), 3, None, 10.0).unwrap();
+            let report = net
+                .with_lr(10.0)
+                .train_epoch(x.view(), y.view(), 3, None)
+                .unwrap();
             if report.diverged() {
                 let after: Vec<ArrayD<f64>> = net.layers()[0]
                     .params()
@@ -853,11 +1019,10 @@ mod tests {
         assert!(diverged_at.is_some());
     }
 
-    fn fit_options(epochs: usize) -> FitOptions<f64> {
+    fn fit_options(epochs: usize) -> FitOptions {
         FitOptions {
             epochs,
             batch_size: 4,
-            learning_rate: 1.0,
             shuffle: false,
             target_cost: None,
             tol: None,
@@ -952,10 +1117,14 @@ mod tests {
         let y = Array2::<f64>::zeros((1, 3));
         assert!(net.cost(x.view(), y.view()).is_err());
         let y = Array2::<f64>::zeros((1, 4));
-        assert!(net.train_epoch(x.view(), y.view(), 0, None, 0.1).is_err());
-        assert!(net.train_epoch(x.view(), y.view(), 2, None, -0.1).is_err());
         assert!(net
-            .train_epoch(x.view(), y.view(), 2, Some(&[0, 1, 2, 9]), 0.1)
+            .with_lr(0.1)
+            .train_epoch(x.view(), y.view(), 0, None)
+            .is_err());
+        assert!(Optimizer::<f64>::sgd(-0.1).is_err());
+        assert!(net
+            .with_lr(0.1)
+            .train_epoch(x.view(), y.view(), 2, Some(&[0, 1, 2, 9]))
             .is_err());
         let empty = Array2::<f64>::zeros((2, 0)).into_dyn();
         assert!(net.predict(empty.view()).is_err());
@@ -964,7 +1133,8 @@ mod tests {
             &[2],
             &[LayerSpec::Dense {
                 units: 3,
-                activation: Activation::Relu
+                activation: Activation::Relu,
+                l2: 0.0,
             }],
             Loss::CategoricalCrossentropy,
             0

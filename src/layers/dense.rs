@@ -80,6 +80,8 @@ pub fn backward_from_dz<F: Float>(
 #[derive(Clone, Debug)]
 pub struct Dense<F: Float> {
     activation: Activation,
+    /// λ of the L2 penalty (λ/2)·‖W‖² added to J; 0 for none.
+    l2: f64,
     input_shape: [usize; 1],
     output_shape: [usize; 1],
     /// W^[l], (n, n_prev).
@@ -98,6 +100,17 @@ impl<F: Float> Dense<F> {
     /// A layer of `units` neurons over `n_prev` inputs, with zero parameters (see
     /// [`Layer::initialize`]).
     pub fn new(n_prev: usize, units: usize, activation: Activation) -> Result<Self> {
+        Self::with_l2(n_prev, units, activation, 0.0)
+    }
+
+    /// Like [`Dense::new`], with an L2 penalty (λ/2)·‖W‖² on the weights: the cost J gains
+    /// that term and (12) becomes dW = (1/m) dZ·A_prevᵀ + λ W.
+    pub fn with_l2(n_prev: usize, units: usize, activation: Activation, l2: f64) -> Result<Self> {
+        if !(l2.is_finite() && l2 >= 0.0) {
+            return Err(CoreError::Value(format!(
+                "Dense: l2 must be a finite number >= 0, got {l2}"
+            )));
+        }
         if units == 0 {
             return Err(CoreError::Value(
                 "Dense: units must be a positive integer, got 0".into(),
@@ -110,6 +123,7 @@ impl<F: Float> Dense<F> {
         }
         Ok(Dense {
             activation,
+            l2,
             input_shape: [n_prev],
             output_shape: [units],
             w: Array2::zeros((units, n_prev)),
@@ -121,6 +135,11 @@ impl<F: Float> Dense<F> {
             dz: Workspace::default(),
             da_prev: Workspace::default(),
         })
+    }
+
+    /// λ of the L2 penalty.
+    pub fn l2(&self) -> f64 {
+        self.l2
     }
 
     /// W^[l], (n^[l], n^[l-1]).
@@ -214,7 +233,7 @@ impl<F: Float> Layer<F> for Dense<F> {
         self.b.fill(F::zero());
     }
 
-    fn forward(&mut self, a_prev: ArrayViewD<F>) -> Result<()> {
+    fn forward(&mut self, a_prev: ArrayViewD<F>, _training: bool) -> Result<()> {
         let a_prev = as_2d("A_prev", a_prev)?;
         let n = self.output_shape[0];
         let m = a_prev.ncols();
@@ -275,7 +294,30 @@ impl<F: Float> Layer<F> for Dense<F> {
             self.dw.view_mut(),
             self.db.view_mut(),
             da_prev,
-        )
+        )?;
+        if self.l2 > 0.0 {
+            // the penalty's gradient: dW += λ W
+            let l2 = F::c(self.l2);
+            Zip::from(&mut self.dw)
+                .and(&self.w)
+                .for_each(|dw, &w| *dw += l2 * w);
+        }
+        Ok(())
+    }
+
+    fn penalty(&self) -> f64 {
+        if self.l2 == 0.0 {
+            return 0.0;
+        }
+        let sum: f64 = self
+            .w
+            .iter()
+            .map(|&w| {
+                let w = w.to_f64().unwrap_or(f64::NAN);
+                w * w
+            })
+            .sum();
+        0.5 * self.l2 * sum
     }
 
     fn da_prev(&self) -> ArrayViewD<'_, F> {
@@ -373,7 +415,7 @@ mod tests {
             [0.7, 0.4, 0.9, -0.3]
         ];
         let da = array![[0.3, -1.0, 0.5, 0.2], [1.1, 0.4, -0.6, 0.9]];
-        layer.forward(x.view().into_dyn()).unwrap();
+        layer.forward(x.view().into_dyn(), true).unwrap();
         layer
             .backward(
                 x.view().into_dyn(),
@@ -402,7 +444,7 @@ mod tests {
     fn wrong_shapes_are_errors_not_panics() {
         let mut layer = Dense::<f32>::new(3, 2, Activation::Relu).unwrap();
         let x = Array2::<f32>::zeros((4, 5));
-        let err = layer.forward(x.view().into_dyn()).unwrap_err();
+        let err = layer.forward(x.view().into_dyn(), true).unwrap_err();
         assert!(matches!(err, CoreError::Shape(_)), "{err}");
         assert!(err.to_string().contains("[3, 5]"), "{err}");
         assert!(layer
@@ -416,7 +458,7 @@ mod tests {
         let mut layer = Dense::<f64>::new(2, 3, Activation::Linear).unwrap();
         for m in [5, 2, 7] {
             let x = Array2::<f64>::ones((2, m));
-            layer.forward(x.view().into_dyn()).unwrap();
+            layer.forward(x.view().into_dyn(), true).unwrap();
             assert_eq!(layer.a().shape(), &[3, m]);
         }
     }

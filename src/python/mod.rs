@@ -10,15 +10,18 @@ use std::sync::mpsc;
 
 use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList};
 
 use crate::activation::Activation;
 use crate::error::CoreError;
+use crate::io::{from_safetensors, to_safetensors, Tensor};
 use crate::layers::dense;
 use crate::loss::Loss;
 use crate::matmul;
 use crate::network::{FitOptions, LayerSpec, Network, INTERRUPT_POLL};
-use crate::optimizer::sgd_update;
+use crate::optimizers::sgd_update;
+use crate::optimizers::{Optimizer, OptimizerKind, Schedule};
+use crate::rng::RngState;
 use crate::scalar::Float;
 
 impl From<CoreError> for PyErr {
@@ -395,9 +398,16 @@ fn parse_spec(spec: &Bound<'_, PyAny>, index: usize) -> PyResult<LayerSpec> {
         "dense" => Ok(LayerSpec::Dense {
             units: get("units")?.extract()?,
             activation: Activation::from_name(&get("activation")?.extract::<String>()?)?,
+            l2: match dict.get_item("l2")? {
+                Some(v) => v.extract()?,
+                None => 0.0,
+            },
+        }),
+        "dropout" => Ok(LayerSpec::Dropout {
+            rate: get("rate")?.extract()?,
         }),
         other => Err(PyValueError::new_err(format!(
-            "layer spec {index}: unknown layer type {other:?}: expected \"dense\""
+            "layer spec {index}: unknown layer type {other:?}: expected \"dense\" or \"dropout\""
         ))),
     }
 }
@@ -450,6 +460,9 @@ fn gradients_impl<'py, F: Float + Element>(
     Ok((cost, grads))
 }
 
+/// (J per epoch, penalty per epoch, accuracy per epoch, stop reason).
+type FitResult = (Vec<f64>, Vec<f64>, Vec<f64>, &'static str);
+
 #[allow(clippy::too_many_arguments)]
 fn fit_impl<F: Float + Element>(
     py: Python<'_>,
@@ -458,16 +471,14 @@ fn fit_impl<F: Float + Element>(
     y: &Bound<'_, PyAny>,
     epochs: usize,
     batch_size: usize,
-    lr: f64,
     shuffle: bool,
     target_cost: Option<f64>,
     tol: Option<f64>,
     previous_cost: Option<f64>,
-) -> PyResult<(Vec<f64>, &'static str)> {
+) -> PyResult<FitResult> {
     let options = FitOptions {
         epochs,
         batch_size,
-        learning_rate: learning_rate::<F>(lr)?,
         shuffle,
         target_cost,
         tol,
@@ -508,7 +519,12 @@ fn fit_impl<F: Float + Element>(
     match raised {
         // KeyboardInterrupt is re-raised by Python's fit once the history is recorded
         Some(err) if !err.is_instance_of::<PyKeyboardInterrupt>(py) => Err(err),
-        _ => Ok((report.costs, report.stop.name())),
+        _ => Ok((
+            report.costs,
+            report.penalties,
+            report.accuracies,
+            report.stop.name(),
+        )),
     }
 }
 
@@ -577,6 +593,225 @@ fn layer_info_impl<'py, F: Float>(
     }
     info.set_item("params", params)?;
     Ok(info)
+}
+
+fn hyper_f64(hyper: &Bound<'_, PyDict>, key: &str, default: f64) -> PyResult<f64> {
+    match hyper.get_item(key)? {
+        Some(v) => v.extract::<f64>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "optimizer {key}: expected a number, got {}",
+                describe(&v)
+            ))
+        }),
+        None => Ok(default),
+    }
+}
+
+fn parse_optimizer(kind: &str, hyper: &Bound<'_, PyDict>) -> PyResult<OptimizerKind> {
+    Ok(match kind {
+        "sgd" => OptimizerKind::Sgd,
+        "momentum" => OptimizerKind::Momentum {
+            beta: hyper_f64(hyper, "beta", 0.9)?,
+        },
+        "rmsprop" => OptimizerKind::RmsProp {
+            rho: hyper_f64(hyper, "rho", 0.9)?,
+            eps: hyper_f64(hyper, "eps", 1e-7)?,
+        },
+        "adam" => OptimizerKind::Adam {
+            beta1: hyper_f64(hyper, "beta1", 0.9)?,
+            beta2: hyper_f64(hyper, "beta2", 0.999)?,
+            eps: hyper_f64(hyper, "eps", 1e-8)?,
+        },
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "optimizer: expected one of ['sgd', 'momentum', 'rmsprop', 'adam'], got {other:?}"
+            )))
+        }
+    })
+}
+
+fn optimizer_hyper<'py>(py: Python<'py>, kind: &OptimizerKind) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    match *kind {
+        OptimizerKind::Sgd => {}
+        OptimizerKind::Momentum { beta } => d.set_item("beta", beta)?,
+        OptimizerKind::RmsProp { rho, eps } => {
+            d.set_item("rho", rho)?;
+            d.set_item("eps", eps)?;
+        }
+        OptimizerKind::Adam { beta1, beta2, eps } => {
+            d.set_item("beta1", beta1)?;
+            d.set_item("beta2", beta2)?;
+            d.set_item("eps", eps)?;
+        }
+    }
+    Ok(d)
+}
+
+fn parse_schedule(d: &Bound<'_, PyDict>) -> PyResult<Schedule> {
+    let get = |key: &str| -> PyResult<Bound<'_, PyAny>> {
+        d.get_item(key)?
+            .ok_or_else(|| PyValueError::new_err(format!("schedule: missing key {key:?}")))
+    };
+    let kind: String = get("type")?.extract()?;
+    Ok(match kind.as_str() {
+        "constant" => Schedule::Constant {
+            learning_rate: get("learning_rate")?.extract()?,
+        },
+        "step_decay" => Schedule::StepDecay {
+            initial_learning_rate: get("initial_learning_rate")?.extract()?,
+            drop: get("drop")?.extract()?,
+            epochs_per_drop: get("epochs_per_drop")?.extract()?,
+        },
+        "exponential_decay" => Schedule::ExponentialDecay {
+            initial_learning_rate: get("initial_learning_rate")?.extract()?,
+            decay_rate: get("decay_rate")?.extract()?,
+            decay_steps: get("decay_steps")?.extract()?,
+            staircase: get("staircase")?.extract()?,
+        },
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "schedule: unknown type {other:?}: expected \"constant\", \"step_decay\" or \"exponential_decay\""
+            )))
+        }
+    })
+}
+
+fn schedule_dict<'py>(py: Python<'py>, s: &Schedule) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    match *s {
+        Schedule::Constant { learning_rate } => {
+            d.set_item("type", "constant")?;
+            d.set_item("learning_rate", learning_rate)?;
+        }
+        Schedule::StepDecay {
+            initial_learning_rate,
+            drop,
+            epochs_per_drop,
+        } => {
+            d.set_item("type", "step_decay")?;
+            d.set_item("initial_learning_rate", initial_learning_rate)?;
+            d.set_item("drop", drop)?;
+            d.set_item("epochs_per_drop", epochs_per_drop)?;
+        }
+        Schedule::ExponentialDecay {
+            initial_learning_rate,
+            decay_rate,
+            decay_steps,
+            staircase,
+        } => {
+            d.set_item("type", "exponential_decay")?;
+            d.set_item("initial_learning_rate", initial_learning_rate)?;
+            d.set_item("decay_rate", decay_rate)?;
+            d.set_item("decay_steps", decay_steps)?;
+            d.set_item("staircase", staircase)?;
+        }
+    }
+    Ok(d)
+}
+
+fn optimizer_state_impl<'py, F: Float + Element>(
+    py: Python<'py>,
+    net: &Network<F>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let opt = net.optimizer();
+    let d = PyDict::new(py);
+    d.set_item("kind", opt.kind().name())?;
+    d.set_item("hyper", optimizer_hyper(py, opt.kind())?)?;
+    d.set_item("schedule", schedule_dict(py, opt.schedule())?)?;
+    d.set_item("slots", opt.kind().slot_names().to_vec())?;
+    d.set_item("iterations", opt.iterations())?;
+    d.set_item("epochs", opt.epochs())?;
+    d.set_item("learning_rate", opt.learning_rate())?;
+    let state = PyList::empty(py);
+    for slots in opt.state() {
+        let arrays: Vec<Bound<'py, PyAny>> = slots
+            .iter()
+            .map(|a| PyArray::from_array(py, a).into_any())
+            .collect();
+        state.append(arrays)?;
+    }
+    d.set_item("state", state)?;
+    Ok(d)
+}
+
+fn set_optimizer_state_impl<F: Float + Element>(
+    net: &mut Network<F>,
+    iterations: u64,
+    epochs: u64,
+    state: &Bound<'_, PyList>,
+) -> PyResult<()> {
+    let mut all = Vec::new();
+    for (i, slots) in state.iter().enumerate() {
+        let slots = slots.cast::<PyList>().map_err(|_| {
+            PyTypeError::new_err(format!("optimizer state {i}: expected a list of arrays"))
+        })?;
+        let mut arrays = Vec::new();
+        for a in slots.iter() {
+            arrays.push(
+                readonly::<F, ndarray::IxDyn>(&a, "optimizer state")?
+                    .as_array()
+                    .to_owned(),
+            );
+        }
+        all.push(arrays);
+    }
+    net.optimizer_mut().set_state(all, iterations, epochs)?;
+    Ok(())
+}
+
+// -- model files ----------------------------------------------------------------------------
+
+/// Serializes `tensors` (a list of (name, float32/float64 array)) and string `metadata` to
+/// safetensors bytes.
+#[pyfunction]
+fn safetensors_dumps<'py>(
+    py: Python<'py>,
+    tensors: &Bound<'py, PyList>,
+    metadata: std::collections::HashMap<String, String>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let mut items = Vec::new();
+    for item in tensors.iter() {
+        let (name, array): (String, Bound<'py, PyAny>) = item.extract()?;
+        let tensor = if is_f64(&array, &name)? {
+            Tensor::F64(
+                readonly::<f64, ndarray::IxDyn>(&array, &name)?
+                    .as_array()
+                    .to_owned(),
+            )
+        } else {
+            Tensor::F32(
+                readonly::<f32, ndarray::IxDyn>(&array, &name)?
+                    .as_array()
+                    .to_owned(),
+            )
+        };
+        items.push((name, tensor));
+    }
+    let bytes = py.detach(|| to_safetensors(&items, metadata))?;
+    Ok(PyBytes::new(py, &bytes))
+}
+
+type LoadedFile<'py> = (
+    std::collections::HashMap<String, String>,
+    Vec<(String, Bound<'py, PyAny>)>,
+);
+
+/// Parses safetensors bytes into (metadata, [(name, array)]); ValueError on a malformed file.
+#[pyfunction]
+fn safetensors_loads<'py>(py: Python<'py>, data: &[u8]) -> PyResult<LoadedFile<'py>> {
+    let (metadata, tensors) = py.detach(|| from_safetensors(data))?;
+    let tensors = tensors
+        .into_iter()
+        .map(|(name, t)| {
+            let array = match t {
+                Tensor::F32(a) => a.into_pyarray(py).into_any(),
+                Tensor::F64(a) => a.into_pyarray(py).into_any(),
+            };
+            (name, array)
+        })
+        .collect();
+    Ok((metadata, tensors))
 }
 
 #[pymethods]
@@ -690,9 +925,11 @@ impl PyNetwork {
         with_net!(self, net => gradients_impl(py, net, x, y))
     }
 
-    /// Trains up to `epochs` epochs in one call (section 7); returns (J per completed epoch,
-    /// stop reason: "epochs", "target_cost", "converged", "diverged" or "interrupted").
-    #[pyo3(signature = (x, y, epochs, batch_size, learning_rate, shuffle=true, target_cost=None, tol=None, previous_cost=None))]
+    /// Trains up to `epochs` epochs in one call (section 7) with the network's optimizer;
+    /// returns (J per completed epoch, its L2 penalty part, training accuracy per epoch (empty
+    /// for mse), stop reason: "epochs", "target_cost", "converged", "diverged" or
+    /// "interrupted").
+    #[pyo3(signature = (x, y, epochs, batch_size, shuffle=true, target_cost=None, tol=None, previous_cost=None))]
     #[allow(clippy::too_many_arguments)]
     fn fit(
         &mut self,
@@ -701,16 +938,73 @@ impl PyNetwork {
         y: &Bound<'_, PyAny>,
         epochs: usize,
         batch_size: usize,
-        learning_rate: f64,
         shuffle: bool,
         target_cost: Option<f64>,
         tol: Option<f64>,
         previous_cost: Option<f64>,
-    ) -> PyResult<(Vec<f64>, &'static str)> {
+    ) -> PyResult<FitResult> {
         with_net!(self, net => fit_impl(
-            py, net, x, y, epochs, batch_size, learning_rate, shuffle, target_cost, tol,
-            previous_cost
+            py, net, x, y, epochs, batch_size, shuffle, target_cost, tol, previous_cost
         ))
+    }
+
+    /// The L2 penalty Σ (λ/2)‖W‖² at the current parameters.
+    #[getter]
+    fn penalty(&mut self) -> f64 {
+        with_net!(self, net => net.penalty())
+    }
+
+    /// Sets the optimizer. `kind` is "sgd", "momentum", "rmsprop" or "adam"; `hyper` holds
+    /// its hyperparameters (beta, rho, eps, beta1, beta2); `schedule` the learning rate
+    /// ({"type": "constant", "learning_rate": ...}, "step_decay" or "exponential_decay").
+    /// If the optimizer is the same kind with the same hyperparameters, its state is kept
+    /// (training resumes) and only the schedule changes.
+    fn set_optimizer(
+        &mut self,
+        kind: &str,
+        hyper: &Bound<'_, PyDict>,
+        schedule: &Bound<'_, PyDict>,
+    ) -> PyResult<()> {
+        let kind = parse_optimizer(kind, hyper)?;
+        let schedule = parse_schedule(schedule)?;
+        with_net!(self, net => {
+            if *net.optimizer().kind() == kind {
+                net.optimizer_mut().set_schedule(schedule)?;
+            } else {
+                net.set_optimizer(Optimizer::new(kind, schedule)?);
+            }
+            Ok(())
+        })
+    }
+
+    /// (kind, hyperparameters, schedule, iterations, epochs, [[state arrays per parameter]]).
+    fn optimizer_state<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        with_net!(self, net => optimizer_state_impl(py, net))
+    }
+
+    /// Restores `optimizer_state()`'s iterations, epochs and arrays (the kind must already be
+    /// set with `set_optimizer`).
+    fn set_optimizer_state(
+        &mut self,
+        iterations: u64,
+        epochs: u64,
+        state: &Bound<'_, PyList>,
+    ) -> PyResult<()> {
+        with_net!(self, net => set_optimizer_state_impl(net, iterations, epochs, state))
+    }
+
+    /// The positions of the random streams (shuffling, then dropout layers), as hex strings.
+    fn rng_states(&mut self) -> Vec<String> {
+        with_net!(self, net => net.rng_states().iter().map(|s| s.to_hex()).collect())
+    }
+
+    /// Restores positions from `rng_states()`.
+    fn set_rng_states(&mut self, states: Vec<String>) -> PyResult<()> {
+        let states = states
+            .iter()
+            .map(|s| RngState::from_hex(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        with_net!(self, net => Ok(net.set_rng_states(&states)?))
     }
 
     /// The visiting orders of the next `epochs` shuffled epochs over `m` examples, without
@@ -730,6 +1024,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(activate, m)?)?;
     m.add_function(wrap_pyfunction!(loss_and_gradient, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(safetensors_dumps, m)?)?;
+    m.add_function(wrap_pyfunction!(safetensors_loads, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add(
         "ACTIVATIONS",

@@ -1,21 +1,22 @@
-//! Parameter updates, section 6.
+//! Plain gradient descent, the lecture's update (section 6).
 
 use ndarray::{ArrayView, ArrayViewMut, Dimension, Zip};
 
 use crate::matmul::parallel_elementwise;
 use crate::scalar::Float;
 
-/// (16) W = W − α dW and (17) b = b − α db: plain gradient descent, in place.
+/// (16) W = W − α dW and (17) b = b − α db, in place.
 pub fn sgd_update<F: Float, D: Dimension>(
     mut param: ArrayViewMut<F, D>,
     grad: ArrayView<F, D>,
     learning_rate: F,
 ) {
     let zip = Zip::from(&mut param).and(&grad);
+    let f = |p: &mut F, &g: &F| *p -= learning_rate * g;
     if parallel_elementwise(zip.size()) {
-        zip.par_for_each(|p, &g| *p -= learning_rate * g);
+        zip.par_for_each(f);
     } else {
-        zip.for_each(|p, &g| *p -= learning_rate * g);
+        zip.for_each(f);
     }
 }
 

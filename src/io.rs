@@ -1,0 +1,133 @@
+//! Model files: tensors in the safetensors format, with string metadata (the architecture,
+//! as JSON, is the caller's). The format holds only a JSON header and raw little-endian
+//! numbers, so reading a file can never run code; every malformed file is an error.
+
+use std::collections::HashMap;
+
+use ndarray::{ArrayD, IxDyn};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+
+use crate::error::{CoreError, Result};
+
+/// A tensor of either float type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Tensor {
+    F32(ArrayD<f32>),
+    F64(ArrayD<f64>),
+}
+
+impl Tensor {
+    fn dtype(&self) -> Dtype {
+        match self {
+            Tensor::F32(_) => Dtype::F32,
+            Tensor::F64(_) => Dtype::F64,
+        }
+    }
+
+    fn shape(&self) -> Vec<usize> {
+        match self {
+            Tensor::F32(a) => a.shape().to_vec(),
+            Tensor::F64(a) => a.shape().to_vec(),
+        }
+    }
+
+    fn le_bytes(&self) -> Vec<u8> {
+        match self {
+            Tensor::F32(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            Tensor::F64(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        }
+    }
+}
+
+/// Serializes `tensors` (names must be unique) and `metadata` to safetensors bytes.
+pub fn to_safetensors(
+    tensors: &[(String, Tensor)],
+    metadata: HashMap<String, String>,
+) -> Result<Vec<u8>> {
+    let bytes: Vec<Vec<u8>> = tensors.iter().map(|(_, t)| t.le_bytes()).collect();
+    let views = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|((name, t), b)| {
+            TensorView::new(t.dtype(), t.shape(), b)
+                .map(|v| (name.as_str(), v))
+                .map_err(|e| CoreError::Value(format!("tensor {name:?}: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    safetensors::serialize(views, Some(metadata))
+        .map_err(|e| CoreError::Value(format!("could not write the model file: {e}")))
+}
+
+/// A model file's contents: its string metadata and its named tensors, sorted by name.
+pub type Contents = (HashMap<String, String>, Vec<(String, Tensor)>);
+
+/// Parses safetensors bytes: the metadata and every tensor (float32 or float64 only).
+pub fn from_safetensors(bytes: &[u8]) -> Result<Contents> {
+    let bad = |what: String| CoreError::Value(format!("not a valid deepnet model file: {what}"));
+    if bytes.is_empty() {
+        return Err(bad("the file is empty".into()));
+    }
+    let parsed = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("{e}")))?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("{e}")))?;
+    let metadata = header.metadata().clone().unwrap_or_default();
+    let mut tensors = Vec::new();
+    for (name, view) in parsed.tensors() {
+        let shape = IxDyn(view.shape());
+        let data = view.data();
+        let tensor = match view.dtype() {
+            Dtype::F32 => Tensor::F32(
+                ArrayD::from_shape_vec(
+                    shape,
+                    data.chunks_exact(4)
+                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                        .collect(),
+                )
+                .map_err(|e| bad(format!("tensor {name:?}: {e}")))?,
+            ),
+            Dtype::F64 => Tensor::F64(
+                ArrayD::from_shape_vec(
+                    shape,
+                    data.chunks_exact(8)
+                        .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+                        .collect(),
+                )
+                .map_err(|e| bad(format!("tensor {name:?}: {e}")))?,
+            ),
+            other => {
+                return Err(bad(format!(
+                    "tensor {name:?} has dtype {other:?}; deepnet files hold F32 or F64"
+                )))
+            }
+        };
+        tensors.push((name, tensor));
+    }
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok((metadata, tensors))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn round_trip_and_malformed_files() {
+        let tensors = vec![
+            (
+                "a".to_string(),
+                Tensor::F32(array![[1.5f32, -2.0]].into_dyn()),
+            ),
+            ("b".to_string(), Tensor::F64(array![3.25f64].into_dyn())),
+        ];
+        let meta = HashMap::from([("format".to_string(), "deepnet".to_string())]);
+        let bytes = to_safetensors(&tensors, meta.clone()).unwrap();
+        let (m, t) = from_safetensors(&bytes).unwrap();
+        assert_eq!((m, t), (meta, tensors));
+        assert!(from_safetensors(&[]).is_err());
+        assert!(from_safetensors(&bytes[..bytes.len() - 3]).is_err()); // truncated
+        assert!(from_safetensors(b"\x80\x04\x95garbage pickle").is_err());
+        let mut huge = (u64::MAX / 2).to_le_bytes().to_vec();
+        huge.extend_from_slice(b"{}");
+        assert!(from_safetensors(&huge).is_err()); // oversized header
+    }
+}

@@ -1,0 +1,282 @@
+//! Optimizers: how (16)–(17) update the parameters from their gradients. Each kernel is one
+//! fused, in-place pass per parameter; the state they keep (velocities, running means) lives
+//! here, so it is part of the model and training resumes where it stopped.
+
+pub mod adam;
+pub mod momentum;
+pub mod rmsprop;
+pub mod schedule;
+pub mod sgd;
+
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD};
+
+pub use adam::adam_update;
+pub use momentum::momentum_update;
+pub use rmsprop::rmsprop_update;
+pub use schedule::Schedule;
+pub use sgd::sgd_update;
+
+use crate::error::{CoreError, Result};
+use crate::layer::Layer;
+use crate::scalar::Float;
+
+/// Which update rule, with its hyperparameters.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OptimizerKind {
+    /// (16)–(17): p −= α g.
+    Sgd,
+    /// v = β v + g; p −= α v.
+    Momentum { beta: f64 },
+    /// s = ρ s + (1 − ρ) g²; p −= α g / (√s + ε).
+    RmsProp { rho: f64, eps: f64 },
+    /// Adam with bias correction.
+    Adam { beta1: f64, beta2: f64, eps: f64 },
+}
+
+impl OptimizerKind {
+    /// The name used by `fit(optimizer=...)`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::Momentum { .. } => "momentum",
+            OptimizerKind::RmsProp { .. } => "rmsprop",
+            OptimizerKind::Adam { .. } => "adam",
+        }
+    }
+
+    /// Names of the state arrays kept per parameter.
+    pub fn slot_names(&self) -> &'static [&'static str] {
+        match self {
+            OptimizerKind::Sgd => &[],
+            OptimizerKind::Momentum { .. } => &["velocity"],
+            OptimizerKind::RmsProp { .. } => &["mean_square"],
+            OptimizerKind::Adam { .. } => &["m", "v"],
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        let unit = |name: &str, v: f64| {
+            if (0.0..1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(CoreError::Value(format!(
+                    "{name} must be in [0, 1), got {v}"
+                )))
+            }
+        };
+        let positive = |name: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(CoreError::Value(format!(
+                    "{name} must be a positive finite number, got {v}"
+                )))
+            }
+        };
+        match *self {
+            OptimizerKind::Sgd => Ok(()),
+            OptimizerKind::Momentum { beta } => unit("beta", beta),
+            OptimizerKind::RmsProp { rho, eps } => unit("rho", rho).and(positive("eps", eps)),
+            OptimizerKind::Adam { beta1, beta2, eps } => unit("beta1", beta1)
+                .and(unit("beta2", beta2))
+                .and(positive("eps", eps)),
+        }
+    }
+}
+
+/// An update rule, its learning-rate schedule and its state.
+#[derive(Clone, Debug)]
+pub struct Optimizer<F: Float> {
+    kind: OptimizerKind,
+    schedule: Schedule,
+    /// Per parameter (in the order the network visits them), the state arrays of the rule.
+    state: Vec<Vec<ArrayD<F>>>,
+    /// Updates made so far: t of Adam's bias correction, the step of the schedules.
+    iterations: u64,
+    /// Epochs completed so far, for per-epoch schedules.
+    epochs: u64,
+}
+
+impl<F: Float> Optimizer<F> {
+    pub fn new(kind: OptimizerKind, schedule: Schedule) -> Result<Self> {
+        kind.check()?;
+        schedule.check()?;
+        Ok(Optimizer {
+            kind,
+            schedule,
+            state: Vec::new(),
+            iterations: 0,
+            epochs: 0,
+        })
+    }
+
+    /// Plain gradient descent at a constant rate: the lecture's (16)–(17).
+    pub fn sgd(learning_rate: f64) -> Result<Self> {
+        Self::new(OptimizerKind::Sgd, Schedule::Constant { learning_rate })
+    }
+
+    pub fn kind(&self) -> &OptimizerKind {
+        &self.kind
+    }
+
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    pub fn iterations(&self) -> u64 {
+        self.iterations
+    }
+
+    pub fn epochs(&self) -> u64 {
+        self.epochs
+    }
+
+    /// Keeps the state but changes the schedule (a new `learning_rate` for a resumed fit).
+    pub fn set_schedule(&mut self, schedule: Schedule) -> Result<()> {
+        schedule.check()?;
+        self.schedule = schedule;
+        Ok(())
+    }
+
+    /// α for the next update.
+    pub fn learning_rate(&self) -> f64 {
+        self.schedule.at(self.iterations, self.epochs)
+    }
+
+    /// Counts a completed epoch (for per-epoch schedules).
+    pub fn end_epoch(&mut self) {
+        self.epochs += 1;
+    }
+
+    /// One update of every parameter of `layers` from the gradients of the last backward pass.
+    pub fn step(&mut self, layers: &mut [Box<dyn Layer<F>>]) {
+        let lr = F::c(self.learning_rate());
+        self.iterations += 1;
+        let t = self.iterations;
+        let slots = self.kind.slot_names().len();
+        let kind = self.kind.clone();
+        let state = &mut self.state;
+        let mut index = 0;
+        for layer in layers.iter_mut() {
+            layer.for_each_param_grad(&mut |p: ArrayViewMutD<'_, F>, g: ArrayViewD<'_, F>| {
+                if state.len() <= index {
+                    state.push(Vec::new());
+                }
+                let s = &mut state[index];
+                if s.len() != slots || s.first().is_some_and(|a| a.shape() != p.shape()) {
+                    *s = (0..slots).map(|_| ArrayD::zeros(p.raw_dim())).collect();
+                }
+                match kind {
+                    OptimizerKind::Sgd => sgd_update(p, g, lr),
+                    OptimizerKind::Momentum { beta } => {
+                        momentum_update(p, g, s[0].view_mut(), lr, F::c(beta))
+                    }
+                    OptimizerKind::RmsProp { rho, eps } => {
+                        rmsprop_update(p, g, s[0].view_mut(), lr, F::c(rho), F::c(eps))
+                    }
+                    OptimizerKind::Adam { beta1, beta2, eps } => {
+                        let (m, v) = s.split_at_mut(1);
+                        adam_update(
+                            p,
+                            g,
+                            m[0].view_mut(),
+                            v[0].view_mut(),
+                            lr,
+                            (F::c(beta1), F::c(beta2), F::c(eps)),
+                            t,
+                        )
+                    }
+                }
+                index += 1;
+            });
+        }
+    }
+
+    /// The state arrays, per parameter (empty until the first step).
+    pub fn state(&self) -> &[Vec<ArrayD<F>>] {
+        &self.state
+    }
+
+    /// Restores state saved by [`Optimizer::state`] and the counters.
+    pub fn set_state(
+        &mut self,
+        state: Vec<Vec<ArrayD<F>>>,
+        iterations: u64,
+        epochs: u64,
+    ) -> Result<()> {
+        let slots = self.kind.slot_names().len();
+        if let Some(bad) = state.iter().find(|s| s.len() != slots) {
+            return Err(CoreError::Value(format!(
+                "optimizer state: {} keeps {slots} arrays per parameter, got {}",
+                self.kind.name(),
+                bad.len()
+            )));
+        }
+        self.state = state;
+        self.iterations = iterations;
+        self.epochs = epochs;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approx::assert_abs_diff_eq;
+    use ndarray::array;
+
+    #[test]
+    fn hand_computed_steps() {
+        // one parameter p = 1, gradient g = 0.5, two steps
+        let g = array![0.5];
+        let mut p = array![1.0];
+        let mut v = array![0.0];
+        momentum_update(p.view_mut(), g.view(), v.view_mut(), 0.1, 0.9);
+        momentum_update(p.view_mut(), g.view(), v.view_mut(), 0.1, 0.9);
+        // v1 = 0.5, p1 = 0.95; v2 = 0.45 + 0.5 = 0.95, p2 = 0.95 − 0.095
+        assert_abs_diff_eq!(p[0], 0.855, epsilon = 1e-15);
+
+        let mut p = array![1.0];
+        let mut s = array![0.0];
+        rmsprop_update(p.view_mut(), g.view(), s.view_mut(), 0.01, 0.9, 1e-7);
+        // s = 0.1 · 0.25 = 0.025, p = 1 − 0.01 · 0.5 / (√0.025 + 1e-7)
+        assert_abs_diff_eq!(
+            p[0],
+            1.0 - 0.005 / (0.025f64.sqrt() + 1e-7),
+            epsilon = 1e-15
+        );
+
+        let mut p = array![1.0];
+        let (mut m, mut v) = (array![0.0], array![0.0]);
+        adam_update(
+            p.view_mut(),
+            g.view(),
+            m.view_mut(),
+            v.view_mut(),
+            0.001,
+            (0.9, 0.999, 1e-8),
+            1,
+        );
+        // first Adam step: m̂ = g, v̂ = g², so p −= α g / (|g| + ε) ≈ α
+        assert_abs_diff_eq!(p[0], 1.0 - 0.001 * 0.5 / (0.5 + 1e-8), epsilon = 1e-15);
+    }
+
+    #[test]
+    fn hyperparameters_are_checked() {
+        assert!(Optimizer::<f32>::new(
+            OptimizerKind::Momentum { beta: 1.0 },
+            Schedule::Constant { learning_rate: 0.1 }
+        )
+        .is_err());
+        assert!(Optimizer::<f32>::new(
+            OptimizerKind::Adam {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 0.0
+            },
+            Schedule::Constant { learning_rate: 0.1 }
+        )
+        .is_err());
+        assert!(Optimizer::<f32>::sgd(-1.0).is_err());
+    }
+}
