@@ -4,25 +4,32 @@ Examples are columns: X has shape (n_x, m), W^[l] (n^[l], n^[l-1]), b^[l] (n^[l]
 Equation numbers in docstrings, e.g. (12), are the lecture's (see README).
 """
 
-from deepnet import ops
+from deepnet import callbacks, ops, optimizers
 from deepnet._core import __version__, get_num_threads, set_num_threads
 from deepnet.gradcheck import gradient_check
 from deepnet.history import History
-from deepnet.layers import ACTIVATIONS, Dense, Layer
+from deepnet.io import load
+from deepnet.layers import ACTIVATIONS, Dense, Dropout, Layer
 from deepnet.model import LOSSES, Sequential
+from deepnet.plotting import plot_decision_boundary
 from deepnet.reference import per_example_gradients
 
 __all__ = [
     "ACTIVATIONS",
     "LOSSES",
     "Dense",
+    "Dropout",
     "History",
     "Layer",
     "Sequential",
     "__version__",
+    "callbacks",
     "get_num_threads",
     "gradient_check",
+    "load",
     "ops",
+    "optimizers",
     "per_example_gradients",
+    "plot_decision_boundary",
     "set_num_threads",
 ]

@@ -53,6 +53,16 @@ def check_optional_nonneg_float(value: Any, name: str) -> float | None:
     return value
 
 
+def check_nonneg_float(value: Any, name: str) -> float:
+    """A finite real number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a number >= 0, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
+    return value
+
+
 def check_name(value: Any, name: str, allowed: tuple[str, ...] | list[str]) -> str:
     """One of the allowed names (activations, losses)."""
     if not isinstance(value, str):

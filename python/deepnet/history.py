@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 #: The reasons `fit` stops, as recorded in `History.stop_reason`.
-STOP_REASONS = ("epochs", "target_cost", "converged", "diverged", "interrupted")
+STOP_REASONS = (
+    "epochs",
+    "target_cost",
+    "converged",
+    "diverged",
+    "interrupted",
+    "early_stopping",
+    "callback",
+)
 
 
 class History:
@@ -16,13 +24,17 @@ class History:
     history : dict[str, list[float]]
         ``history["cost"][k]`` is the cost J of epoch ``epoch[k]``: the mean of that epoch's
         mini-batch costs, each taken before its update (with one full batch, J at the
-        parameters the epoch started from).
+        parameters the epoch started from), L2 penalty included. Also, when present:
+        "data_cost" (J without the penalty), "accuracy" (training, classifiers), "val_cost"
+        and "val_accuracy" (after each epoch, on the validation data).
     epoch : list[int]
         The epochs run, counted from 1.
     stop_reason : str
         ``"epochs"`` (the epoch limit was reached), ``"target_cost"`` (J <= target_cost),
         ``"converged"`` (J changed by less than tol between two epochs) or ``"diverged"``
-        (J or a parameter became NaN or inf) or ``"interrupted"`` (Ctrl-C).
+        (J or a parameter became NaN or inf), ``"interrupted"`` (Ctrl-C),
+        ``"early_stopping"`` (`callbacks.EarlyStopping`) or ``"callback"`` (another callback
+        set ``model.stop_training``).
     diverged_epoch : int or None
         The epoch in which training diverged; the parameters are those at the end of the
         epoch before it.
@@ -37,6 +49,11 @@ class History:
         self.stop_reason = "epochs"
         self.diverged_epoch: int | None = None
 
+    def _record(self, epoch: int, logs: dict[str, float]) -> None:
+        self.epoch.append(epoch)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(float(value))
+
     @property
     def cost(self) -> list[float]:
         """J per epoch (``history["cost"]``)."""
@@ -46,6 +63,24 @@ class History:
     def diverged(self) -> bool:
         """Whether training stopped because J or a parameter became NaN or inf."""
         return self.stop_reason == "diverged"
+
+    def plot(self, ax: Any = None) -> Any:
+        """Draws J per epoch, with the validation cost and the accuracies when recorded.
+
+        See `deepnet.plotting.plot_history` (needs matplotlib).
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Where to draw; by default the Axes of a new figure.
+
+        Returns
+        -------
+        matplotlib Axes
+        """
+        from deepnet.plotting import plot_history
+
+        return plot_history(self, ax)
 
     def __repr__(self) -> str:
         last = f", final cost={self.cost[-1]:.6g}" if self.cost else ""

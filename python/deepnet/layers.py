@@ -7,12 +7,18 @@ the lecture's shapes.
 
 from __future__ import annotations
 
+import numbers
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from deepnet import _core
-from deepnet._validation import as_float_array, check_name, check_positive_int
+from deepnet._validation import (
+    as_float_array,
+    check_name,
+    check_nonneg_float,
+    check_positive_int,
+)
 
 if TYPE_CHECKING:
     from deepnet.model import Sequential
@@ -84,6 +90,20 @@ class Layer:
         info = self._net().layer_info(self._index)
         return int(sum(np.prod(shape) for _, shape in info["params"]))
 
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of the parameters, in `param_names` order."""
+        return [np.array(self._get(i)) for i in range(len(self.param_names))]
+
+    def set_weights(self, weights: list[Any]) -> None:
+        """Replaces the parameters (arrays in `param_names` order and shapes)."""
+        if len(weights) != len(self.param_names):
+            raise ValueError(
+                f"{self!r}: expected {len(self.param_names)} arrays {self.param_names}, "
+                f"got {len(weights)}"
+            )
+        for i, w in enumerate(weights):
+            self._set(i, w)
+
 
 class Dense(Layer):
     """A fully connected layer of `units` neurons: forward (9)–(10), backward (11)–(14).
@@ -94,6 +114,8 @@ class Dense(Layer):
         n^[l], the number of neurons.
     activation : str, default "linear"
         g^[l]: one of "sigmoid", "tanh", "relu", "leaky_relu", "linear", "softmax".
+    l2 : float, default 0.0
+        λ of an L2 penalty (λ/2)·‖W‖² added to the cost J; (12) then gains + λ W.
 
     Attributes
     ----------
@@ -114,13 +136,17 @@ class Dense(Layer):
 
     param_names = ("W", "b")
 
-    def __init__(self, units: int, activation: str = "linear") -> None:
+    def __init__(self, units: int, activation: str = "linear", l2: float = 0.0) -> None:
         super().__init__()
         self.units = check_positive_int(units, "Dense units")
         self.activation = check_name(activation, "Dense activation", ACTIVATIONS)
+        self.l2 = check_nonneg_float(l2, "Dense l2")
 
     def spec(self) -> dict[str, Any]:
-        return {"type": "dense", "units": self.units, "activation": self.activation}
+        spec = {"type": "dense", "units": self.units, "activation": self.activation}
+        if self.l2:
+            spec["l2"] = self.l2
+        return spec
 
     @property
     def W(self) -> np.ndarray:  # noqa: N802 - the lecture's name
@@ -139,4 +165,40 @@ class Dense(Layer):
         self._set(1, value)
 
     def __repr__(self) -> str:
-        return f"Dense({self.units}, activation={self.activation!r})"
+        l2 = f", l2={self.l2!r}" if self.l2 else ""
+        return f"Dense({self.units}, activation={self.activation!r}{l2})"
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training, each activation is zeroed with probability `rate` and
+    the others scaled by 1/(1 − rate); in predict, cost, evaluate and gradients it passes its
+    input unchanged. Masks come from the model's seed.
+
+    Parameters
+    ----------
+    rate : float in [0, 1)
+        The fraction of activations dropped.
+
+    Examples
+    --------
+    >>> import deepnet as dn
+    >>> model = dn.Sequential([dn.Dense(16, activation="relu"), dn.Dropout(0.2),
+    ...                        dn.Dense(1, activation="sigmoid")],
+    ...                       n_x=4, loss="binary_crossentropy")
+    >>> model.layers[1]
+    Dropout(0.2)
+    """
+
+    def __init__(self, rate: float) -> None:
+        super().__init__()
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
+            raise TypeError(f"Dropout rate: expected a number in [0, 1), got {rate!r}")
+        if not 0.0 <= float(rate) < 1.0:
+            raise ValueError(f"Dropout rate: expected a number in [0, 1), got {rate!r}")
+        self.rate = float(rate)
+
+    def spec(self) -> dict[str, Any]:
+        return {"type": "dropout", "rate": self.rate}
+
+    def __repr__(self) -> str:
+        return f"Dropout({self.rate!r})"

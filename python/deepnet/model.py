@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from typing import Any, Callable
 
 import numpy as np
 
 from deepnet import _core
+from deepnet import optimizers as _optimizers
 from deepnet._validation import (
     as_float_array,
     check_dtype_name,
     check_name,
     check_optional_nonneg_float,
-    check_positive_float,
     check_positive_int,
 )
 from deepnet.history import History
-from deepnet.layers import Layer
+from deepnet.layers import Dense, Layer
 
 LOSSES: tuple[str, ...] = tuple(_core.LOSSES)
 
@@ -91,6 +90,14 @@ class Sequential:
             layer._attach(self, i)
         self.n_x: int | None = None
         self._net: Any = None
+        #: The optimizer of the last fit (None before the first).
+        self.optimizer: _optimizers.Optimizer | None = None
+        #: The History of the last fit.
+        self.history: History | None = None
+        #: Set by a callback to stop fit after the current epoch (Keras' convention).
+        self.stop_training = False
+        #: Why a callback stopped training (recorded in History.stop_reason).
+        self.stop_reason: str | None = None
         if n_x is not None:
             self._build(check_positive_int(n_x, "n_x"))
 
@@ -132,7 +139,7 @@ class Sequential:
 
     def _xy(self, X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray]:
         X = self._x(X)
-        Y = as_float_array(Y, "Y", self.dtype, 2, "of shape (n_y, m), one column per example")
+        Y = self._targets(Y, X.shape[1])
         n_y = self.n_y
         if Y.shape != (n_y, X.shape[1]):
             raise ValueError(
@@ -140,6 +147,43 @@ class Sequential:
                 f"of X), got {Y.shape}"
             )
         return X, Y
+
+    def _targets(self, Y: Any, m: int) -> np.ndarray:
+        """Y as an (n_y, m) array of the model's dtype; integer class labels of shape (m,)
+        are one-hot encoded (categorical) or made a row (binary, n_y = 1)."""
+        arr = Y if isinstance(Y, np.ndarray) else np.asarray(Y)
+        if arr.ndim != 1:
+            return as_float_array(
+                Y, "Y", self.dtype, 2, "of shape (n_y, m), one column per example"
+            )
+        n_y = self.n_y
+        if arr.dtype.kind not in "iub":
+            raise ValueError(
+                "Y: expected a 2-D array of shape (n_y, m), one column per example, or integer "
+                f"class labels of shape (m,); got a 1-D array of shape {arr.shape} of dtype "
+                f"{arr.dtype}"
+            )
+        if arr.shape[0] != m:
+            raise ValueError(f"Y: expected {m} labels (one per column of X), got shape {arr.shape}")
+        if m == 0:
+            raise ValueError("Y: expected a non-empty array, got shape (0,)")
+        classes = n_y if (self.loss == "categorical_crossentropy" and n_y > 1) else 2
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0 or hi >= classes:
+            raise ValueError(
+                f"Y: class labels must be in 0..{classes - 1} for this model, got labels "
+                f"from {lo} to {hi}"
+            )
+        if classes == n_y and n_y > 1:
+            out = np.zeros((n_y, m), dtype=self.dtype)
+            out[arr.astype(np.intp), np.arange(m)] = 1
+            return out
+        if n_y != 1:
+            raise ValueError(
+                f"Y: integer labels need categorical_crossentropy or a single output; this "
+                f"model has n_y = {n_y} and loss {self.loss!r}: give Y of shape ({n_y}, m)"
+            )
+        return arr.astype(self.dtype).reshape(1, m)
 
     # -- the lecture's computations ---------------------------------------------------------
 
@@ -156,8 +200,54 @@ class Sequential:
         """
         return self._net_call("predict", self._x(X))
 
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities Ŷ, (n_y, m): the outputs of a classifier (cross-entropy loss)."""
+        if self.loss == "mse":
+            raise ValueError(
+                "predict_proba needs a classifier (a cross-entropy loss); this "
+                "model's loss is 'mse': use predict"
+            )
+        return self.predict(X)
+
+    def predict_classes(self, X: Any) -> np.ndarray:
+        """Predicted classes: for softmax outputs the index of the largest output, shape (m,);
+        for sigmoid outputs ŷ > 0.5 as 0/1, shape (m,) when n_y = 1, else (n_y, m)."""
+        yhat = self.predict_proba(X)
+        if self.loss == "categorical_crossentropy" and yhat.shape[0] > 1:
+            return np.argmax(yhat, axis=0)
+        classes = (yhat > 0.5).astype(np.int64)
+        return classes[0] if classes.shape[0] == 1 else classes
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of every parameter, layer by layer (W, b of each dense layer)."""
+        return [w for layer in self.layers for w in layer.get_weights()]
+
+    def set_weights(self, weights: list[Any]) -> None:
+        """Replaces every parameter from a list as `get_weights` returns it."""
+        weights = list(weights)
+        expected = sum(len(layer.param_names) for layer in self.layers)
+        if len(weights) != expected:
+            raise ValueError(f"weights: expected {expected} arrays, got {len(weights)}")
+        for layer in self.layers:
+            k = len(layer.param_names)
+            layer.set_weights(weights[:k])
+            weights = weights[k:]
+
+    def save(self, path: Any) -> None:
+        """Writes the model (architecture, dtype, parameters, optimizer state) to a
+        safetensors file; see `deepnet.load`."""
+        from deepnet.io import save
+
+        save(self, path)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        from deepnet.io import from_bytes, to_bytes
+
+        return (from_bytes, (to_bytes(self),))
+
     def cost(self, X: Any, Y: Any) -> float:
-        """The cost J: the mean over the m examples of the per-example loss.
+        """The cost J: the mean over the m examples of the per-example loss, plus the L2
+        penalty Σ (λ/2)‖W‖² of the layers that have one.
 
         Parameters
         ----------
@@ -178,10 +268,14 @@ class Sequential:
 
         Returns
         -------
-        dict with keys "cost" and, for classification, "accuracy"
+        dict with keys "cost", "data_cost" (J without the L2 penalty, when there is one) and,
+        for classification, "accuracy"
         """
         X, Y = self._xy(X, Y)
         result = {"cost": float(self._net_call("cost", X, Y))}
+        penalty = self._net.penalty
+        if penalty:
+            result["data_cost"] = result["cost"] - penalty
         if self.loss != "mse":
             result["accuracy"] = accuracy(self._net_call("predict", X), Y, self.loss)
         return result
@@ -208,29 +302,37 @@ class Sequential:
         X: Any,
         Y: Any,
         epochs: int = 100,
-        learning_rate: float = 0.1,
+        learning_rate: Any = None,
         batch_size: int | None = 32,
         shuffle: bool = True,
         target_cost: float | None = None,
         tol: float | None = None,
         verbose: int = 1,
+        optimizer: Any = "sgd",
+        validation_data: tuple[Any, Any] | None = None,
+        validation_split: float | None = None,
+        callbacks: Sequence[Any] | None = None,
     ) -> History:
         """Trains the network: the process of section 7.
 
-        Each epoch runs forward (9)–(10), cost, backward (11)–(15) and update (16)–(17) on
-        every mini-batch, in one call into Rust with the GIL released. Training stops at the
-        epoch limit, when J <= `target_cost`, when J changes by less than `tol` between two
-        epochs, or when J or a parameter becomes NaN or inf (the parameters are then those of
-        the last finite epoch).
+        Each epoch runs forward (9)–(10), cost, backward (11)–(15) and the optimizer's update
+        ((16)–(17) for "sgd") on every mini-batch in Rust, with the GIL released. Training
+        stops at the epoch limit, when J <= `target_cost`, when J changes by less than `tol`
+        between two epochs, when a callback sets ``model.stop_training`` (e.g.
+        `callbacks.EarlyStopping`), or when J or a parameter becomes NaN or inf (the
+        parameters are then those of the last finite epoch). Calling fit again resumes:
+        parameters, optimizer state and the shuffling stream carry on.
 
         Parameters
         ----------
         X : array-like of shape (n_x, m)
-        Y : array-like of shape (n_y, m)
+        Y : array-like of shape (n_y, m), or integer class labels of shape (m,)
         epochs : int, default 100
             The epoch limit.
-        learning_rate : float, default 0.1
-            α of (16)–(17).
+        learning_rate : float or schedule, optional
+            α (a number or a `deepnet.optimizers.schedules` object). Default: the
+            optimizer's (0.1 for "sgd", 0.01 for "momentum", 0.001 for "rmsprop" and "adam").
+            Not allowed together with an optimizer object, which carries its own.
         batch_size : int or None, default 32
             Columns per mini-batch; None means all m (plain, full-batch gradient descent).
         shuffle : bool, default True
@@ -240,7 +342,16 @@ class Sequential:
         tol : float, optional
             Stop once |J_epoch − J_previous epoch| < tol.
         verbose : {0, 1, 2}, default 1
-            0 prints nothing, 1 a progress bar with J, 2 one line per epoch.
+            0 prints nothing, 1 a progress bar (on a terminal), 2 one line per epoch.
+        optimizer : str or deepnet.optimizers.Optimizer, default "sgd"
+            "sgd" (exactly (16)–(17)), "momentum", "rmsprop", "adam", or an object such as
+            ``dn.optimizers.Adam(learning_rate=1e-3)``.
+        validation_data : (X_val, Y_val), optional
+            Evaluated after every epoch: "val_cost" and, for classifiers, "val_accuracy".
+        validation_split : float in (0, 1), optional
+            Hold out this fraction of the columns (the last ones, before any shuffling) as
+            validation data.
+        callbacks : list of deepnet.callbacks.Callback, optional
 
         Ctrl-C stops training within a fraction of a second, between two mini-batch steps, so
         the model stays consistent; ``model.history`` then holds the epochs completed (with
@@ -249,70 +360,140 @@ class Sequential:
         Returns
         -------
         History
+            ``history.history`` holds "cost" per epoch and, when present, "data_cost" (J
+            without the L2 penalty), "accuracy", "val_cost", "val_accuracy".
         """
+        from deepnet import callbacks as _callbacks
+
         X, Y = self._xy(X, Y)
         m = X.shape[1]
         epochs = check_positive_int(epochs, "epochs")
-        learning_rate = check_positive_float(learning_rate, "learning_rate")
-        batch = m if batch_size is None else min(check_positive_int(batch_size, "batch_size"), m)
         target_cost = check_optional_nonneg_float(target_cost, "target_cost")
         tol = check_optional_nonneg_float(tol, "tol")
-        if verbose not in (0, 1, 2):
+        if verbose not in (0, 1, 2) or isinstance(verbose, bool):
             raise ValueError(f"verbose: expected 0, 1 or 2, got {verbose!r}")
-        history = History(
-            {
-                "epochs": epochs,
-                "learning_rate": learning_rate,
-                "batch_size": batch,
-                "shuffle": bool(shuffle),
-                "target_cost": target_cost,
-                "tol": tol,
-                "m": m,
-            }
-        )
-        # Without per-epoch output the whole training is one call into Rust; with it, one
-        # call per epoch (the progress report is then the slower part anyway).
-        chunk = epochs if verbose == 0 else 1
-        report = _progress(verbose, epochs)
+        opt = _optimizers.get(optimizer, learning_rate)
+        X, Y, val = self._validation(X, Y, validation_data, validation_split)
+        m = X.shape[1]
+        batch = m if batch_size is None else min(check_positive_int(batch_size, "batch_size"), m)
+        user_callbacks = list(callbacks or [])
+        for i, cb in enumerate(user_callbacks):
+            if not isinstance(cb, _callbacks.Callback):
+                raise TypeError(
+                    f"callbacks[{i}]: expected a deepnet.callbacks.Callback, got {cb!r}"
+                )
+        self._net.set_optimizer(opt.kind, opt.hyper(), opt.schedule_spec())
+        self.optimizer = opt
+        params = {
+            "epochs": epochs,
+            "learning_rate": opt.learning_rate,
+            "optimizer": repr(opt),
+            "batch_size": batch,
+            "shuffle": bool(shuffle),
+            "target_cost": target_cost,
+            "tol": tol,
+            "m": m,
+            "validation": val is not None,
+        }
+        history = History(params)
         self.history = history
+        reporters: list[Any] = []
+        if verbose == 1:
+            reporters.append(_callbacks.ProgressBar())
+        elif verbose == 2:
+            reporters.append(_callbacks.EpochLogger())
+        cbs = _callbacks.CallbackList(reporters + user_callbacks, self, params)
+        # Without per-epoch work (callbacks, validation) the whole training is one call into
+        # Rust; with it, one call per epoch.
+        chunk = 1 if (val is not None or reporters or user_callbacks) else epochs
+        has_penalty = any(getattr(layer, "l2", 0.0) for layer in self.layers)
+        self.stop_training, self.stop_reason = False, None
         done, previous = 0, None
+        cbs.on_train_begin()
         try:
             while done < epochs:
-                costs, stop = self._net.fit(
+                if chunk == 1:
+                    cbs.on_epoch_begin(done + 1)
+                costs, penalties, accuracies, stop = self._net.fit(
                     X,
                     Y,
                     min(chunk, epochs - done),
                     batch,
-                    learning_rate,
                     bool(shuffle),
                     target_cost,
                     tol,
                     previous,
                 )
-                for cost in costs:
+                for i, cost in enumerate(costs):
                     done += 1
-                    history.epoch.append(done)
-                    history.history["cost"].append(cost)
-                    report(done, cost, None)
+                    logs: dict[str, float] = {"cost": cost}
+                    if has_penalty:
+                        logs["data_cost"] = cost - penalties[i]
+                    if accuracies:
+                        logs["accuracy"] = accuracies[i]
+                    if val is not None:
+                        logs.update(self._validation_logs(*val))
+                    history._record(done, logs)
+                    if chunk == 1:
+                        cbs.on_epoch_end(done, logs)
                 if costs:
                     previous = costs[-1]
                 if stop == "diverged":
                     history.stop_reason = "diverged"
                     history.diverged_epoch = done + 1
-                    report(done + 1, float("nan"), "diverged")
+                    if chunk == 1:
+                        cbs.on_epoch_end(done + 1, {"cost": float("nan"), "diverged": True})
                     break
                 if stop == "interrupted":
                     raise KeyboardInterrupt
                 if stop != "epochs":
                     history.stop_reason = stop
                     break
+                if self.stop_training:
+                    history.stop_reason = self.stop_reason or "callback"
+                    break
         except KeyboardInterrupt:
             # the model is consistent: every layer was updated by the same complete steps
             history.stop_reason = "interrupted"
             raise
         finally:
-            report(None, None, "close")
+            cbs.on_train_end()
         return history
+
+    def _validation(
+        self, X: np.ndarray, Y: np.ndarray, data: Any, split: Any
+    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+        """Training X, Y and the validation pair (or None)."""
+        if data is not None and split is not None:
+            raise ValueError("give validation_data or validation_split, not both")
+        if data is not None:
+            if not isinstance(data, (tuple, list)) or len(data) != 2:
+                raise TypeError(
+                    f"validation_data: expected a pair (X_val, Y_val), got {type(data).__name__}"
+                )
+            try:
+                return X, Y, self._xy(*data)
+            except (ValueError, TypeError) as err:
+                raise type(err)(f"validation_data: {err}") from None
+        if split is None:
+            return X, Y, None
+        if isinstance(split, bool) or not isinstance(split, (int, float)) or not 0 < split < 1:
+            raise ValueError(f"validation_split: expected a number in (0, 1), got {split!r}")
+        m = X.shape[1]
+        n_val = int(round(m * split))
+        if n_val < 1 or n_val >= m:
+            raise ValueError(
+                f"validation_split={split!r} of {m} examples leaves {m - n_val} to train on "
+                f"and {n_val} to validate: both need at least one"
+            )
+        # views, no copy: the last n_val columns validate, as in Keras
+        return X[:, : m - n_val], Y[:, : m - n_val], (X[:, m - n_val :], Y[:, m - n_val :])
+
+    def _validation_logs(self, Xv: np.ndarray, Yv: np.ndarray) -> dict[str, float]:
+        logs = {"val_cost": float(self._net.cost(Xv, Yv))}
+        if self.loss != "mse":
+            logs["val_accuracy"] = accuracy(self._net.predict(Xv), Yv, self.loss)
+        return logs
 
     # -- description ------------------------------------------------------------------------
 
@@ -332,7 +513,12 @@ class Sequential:
         if self.built:
             rows.append(("0 (X)", "input", str(self.n_x), "", "", "", ""))
         total = 0
+        width = str(self.n_x) if self.built else "?"
         for l, layer in enumerate(self.layers, start=1):
+            if not isinstance(layer, Dense):
+                rate = getattr(layer, "rate", "")
+                rows.append((str(l), f"dropout({rate})", width, "", "", "", "0"))
+                continue
             if self.built:
                 info = self._net.layer_info(l - 1)
                 shapes = dict(info["params"])
@@ -341,7 +527,9 @@ class Sequential:
                 w, b, count = str(tuple(shapes["W"])), str(tuple(shapes["b"])), f"{n:,}"
             else:
                 w = b = count = "?"
-            rows.append((str(l), "dense", str(layer.units), layer.activation, w, b, count))
+            act = layer.activation + (f", l2={layer.l2:g}" if layer.l2 else "")
+            width = str(layer.units)
+            rows.append((str(l), "dense", width, act, w, b, count))
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
         right = {2, 6}
         lines = [
@@ -389,33 +577,3 @@ def accuracy(yhat: np.ndarray, Y: np.ndarray, loss: str) -> float:
     if loss == "categorical_crossentropy" and Y.shape[0] > 1:
         return float(np.mean(np.argmax(yhat, axis=0) == np.argmax(Y, axis=0)))
     return float(np.mean((yhat > 0.5) == (Y > 0.5)))
-
-
-def _progress(verbose: int, epochs: int) -> Callable[[Any, Any, Any], None]:
-    """A reporter for fit: nothing, a tqdm bar, or one line per epoch."""
-    if verbose == 0:
-        return lambda *_: None
-    if verbose == 2:
-        width = len(str(epochs))
-
-        def line(epoch: Any, cost: Any, event: Any) -> None:
-            if event == "close":
-                return
-            status = "diverged (J is NaN or inf)" if event == "diverged" else f"cost: {cost:.6g}"
-            print(f"Epoch {epoch:>{width}}/{epochs} - {status}", file=sys.stdout, flush=True)
-
-        return line
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=epochs, unit="epoch", leave=True, dynamic_ncols=True)
-
-    def update(epoch: Any, cost: Any, event: Any) -> None:
-        if event == "close":
-            bar.close()
-        elif event == "diverged":
-            bar.set_postfix_str("diverged")
-        else:
-            bar.set_postfix(cost=f"{cost:.5g}", refresh=False)
-            bar.update(1)
-
-    return update

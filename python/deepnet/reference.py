@@ -84,12 +84,15 @@ def per_example_gradients(
 
     Returns
     -------
-    list of (dW, db) in float64, one per layer
+    list of (dW, db) in float64, one per layer, aligned with `model.layers` (an empty tuple
+    for a dropout layer, which has no parameters and is the identity outside training)
     """
     X = np.asarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
-    params = [(layer.W.astype(np.float64), layer.b.astype(np.float64)) for layer in model.layers]
-    acts = [layer.activation for layer in model.layers]
+    # dropout is the identity outside training, as in model.gradients
+    dense = [layer for layer in model.layers if layer.param_names]
+    params = [(layer.W.astype(np.float64), layer.b.astype(np.float64)) for layer in dense]
+    acts = [layer.activation for layer in dense]
     grads = [(np.zeros_like(W), np.zeros_like(b)) for W, b in params]
     m = X.shape[1]
     for i in range(m):
@@ -105,4 +108,7 @@ def per_example_gradients(
             grads[l][1][...] += dz  # (6)
             if l > 0:
                 da = params[l][0].T @ dz  # (7), not for the first layer
-    return [(dW / m, db / m) for dW, db in grads]
+    # the L2 penalty (λ/2)‖W‖² adds λ W to (12); it does not depend on the examples
+    return [
+        (dW / m + layer.l2 * W, db / m) for (dW, db), (W, _), layer in zip(grads, params, dense)
+    ]
