@@ -36,6 +36,20 @@ pub fn parallel_elementwise(len: usize) -> bool {
 /// small network were measured slower split in two than whole).
 pub const PARALLEL_MIN_SPLIT: usize = 128;
 
+/// Whether every element is finite (no NaN, no ±inf): one pass, split across the pool's
+/// threads for large contiguous arrays. The input check of every training call.
+pub fn all_finite<F: Float, D: ndarray::Dimension>(x: ndarray::ArrayView<F, D>) -> bool {
+    use rayon::prelude::*;
+    match x.as_slice_memory_order() {
+        Some(data) if parallel_elementwise(data.len()) => in_pool(|| {
+            data.par_chunks(1 << 16)
+                .all(|chunk| chunk.iter().all(|v| v.is_finite()))
+        }),
+        Some(data) => data.iter().all(|v| v.is_finite()),
+        None => x.iter().all(|v| v.is_finite()),
+    }
+}
+
 /// 0 means "not chosen yet": the first read resolves the default.
 static THREADS: AtomicUsize = AtomicUsize::new(0);
 

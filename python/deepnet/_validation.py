@@ -11,6 +11,14 @@ import numpy as np
 DTYPES = ("float32", "float64")
 
 
+def _all_finite(arr: np.ndarray) -> bool:
+    if arr.dtype.name in DTYPES:
+        from deepnet import _core
+
+        return bool(_core.all_finite(arr))
+    return bool(np.isfinite(arr).all())
+
+
 def check_dtype_name(dtype: Any) -> str:
     """Returns "float32" or "float64" for a dtype given as a name, a numpy dtype or a type."""
     try:
@@ -94,8 +102,9 @@ def as_float_array(
         )
     if arr.size == 0:
         raise ValueError(f"{name}: expected a non-empty array, got shape {arr.shape}")
-    # min and max propagate NaN and reach ±inf: two passes, no temporary of X's size
-    if arr.dtype.kind == "f" and not (np.isfinite(arr.min()) and np.isfinite(arr.max())):
+    # one parallel pass in Rust, no temporary of X's size; the slow search for the first bad
+    # element only runs when there is one
+    if arr.dtype.kind == "f" and not _all_finite(arr):
         finite = np.isfinite(arr)
         if not finite.all():
             where = tuple(int(i) for i in np.argwhere(~finite)[0])

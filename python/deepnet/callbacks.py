@@ -305,7 +305,9 @@ class EpochLogger(Callback):
             parts = [head, "diverged: the cost J became NaN or inf"]
         else:
             parts = [head] + [f"{key}: {format_value(value)}" for key, value in logs.items()]
-        print(" - ".join(parts), file=self.file if self.file is not None else sys.stdout, flush=True)
+        print(
+            " - ".join(parts), file=self.file if self.file is not None else sys.stdout, flush=True
+        )
 
 
 # -- early stopping ----------------------------------------------------------------------------

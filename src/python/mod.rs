@@ -344,6 +344,21 @@ fn loss_and_gradient<'py>(
     }
 }
 
+/// Whether every element of a float32/float64 array is finite (one parallel pass, GIL
+/// released).
+#[pyfunction]
+fn all_finite(py: Python<'_>, x: &Bound<'_, PyAny>) -> PyResult<bool> {
+    if is_f64(x, "array")? {
+        let x = readonly::<f64, ndarray::IxDyn>(x, "array")?;
+        let x = x.as_array();
+        Ok(py.detach(|| matmul::all_finite(x)))
+    } else {
+        let x = readonly::<f32, ndarray::IxDyn>(x, "array")?;
+        let x = x.as_array();
+        Ok(py.detach(|| matmul::all_finite(x)))
+    }
+}
+
 /// Threads the kernels may use.
 #[pyfunction]
 fn get_num_threads() -> usize {
@@ -1024,6 +1039,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(activate, m)?)?;
     m.add_function(wrap_pyfunction!(loss_and_gradient, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(all_finite, m)?)?;
     m.add_function(wrap_pyfunction!(safetensors_dumps, m)?)?;
     m.add_function(wrap_pyfunction!(safetensors_loads, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
