@@ -14,7 +14,7 @@ use crate::layer::{Layer, Upstream, Workspace};
 use crate::layers::{Dense, Dropout};
 use crate::loss::Loss;
 use crate::matmul::in_pool;
-use crate::optimizers::{sgd_update, Optimizer};
+use crate::optimizers::Optimizer;
 use crate::rng::RngState;
 use crate::scalar::Float;
 
@@ -532,13 +532,6 @@ impl<F: Float> Network<F> {
             self.backward_unchecked(x, y)?;
             Ok(cost)
         })
-    }
-
-    /// (16)–(17) for every layer with the gradients of the last backward pass.
-    pub fn update(&mut self, learning_rate: F) {
-        for layer in &mut self.layers {
-            layer.for_each_param_grad(&mut |p, g| sgd_update(p, g, learning_rate));
-        }
     }
 
     /// One step of section 7 on a batch: forward, cost, backward, and the optimizer's update.
