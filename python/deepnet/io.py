@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import uuid
 from typing import Any
 
 import numpy as np
@@ -75,10 +75,11 @@ def save(model: Any, path: str | os.PathLike[str]) -> None:
     into place, so a failed save never leaves a half-written file or destroys an old one."""
     data = to_bytes(model)
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".deepnet-", suffix=".tmp", dir=folder)
+    # a fresh name beside the destination, created like any new file (so the usual umask
+    # permissions apply), then renamed over it
+    tmp = f"{path}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "xb") as f:
             f.write(data)
         os.replace(tmp, path)
     except BaseException:
