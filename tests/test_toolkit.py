@@ -152,6 +152,12 @@ def test_changing_the_optimizer_resets_its_state_same_one_keeps_it(rng):
     assert model._net.optimizer_state()["iterations"] == 2
     model.fit(X, Y, epochs=1, optimizer=opt.Adam(learning_rate=0.01), verbose=0)
     assert model._net.optimizer_state()["iterations"] == 3  # same rule: resumed
+    model.fit(X, Y, epochs=1, verbose=0)  # no optimizer given: the last one resumes
+    assert model._net.optimizer_state()["iterations"] == 4
+    model.fit(X, Y, epochs=1, learning_rate=0.02, verbose=0)  # same rule, new rate
+    state = model._net.optimizer_state()
+    assert state["iterations"] == 5 and state["learning_rate"] == 0.02
+    assert model.optimizer == opt.Adam(learning_rate=0.02)
     model.fit(X, Y, epochs=1, optimizer="momentum", verbose=0)
     state = model._net.optimizer_state()
     assert state["kind"] == "momentum" and state["iterations"] == 1

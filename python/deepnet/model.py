@@ -308,7 +308,7 @@ class Sequential:
         target_cost: float | None = None,
         tol: float | None = None,
         verbose: int = 1,
-        optimizer: Any = "sgd",
+        optimizer: Any = None,
         validation_data: tuple[Any, Any] | None = None,
         validation_split: float | None = None,
         callbacks: Sequence[Any] | None = None,
@@ -343,9 +343,11 @@ class Sequential:
             Stop once |J_epoch − J_previous epoch| < tol.
         verbose : {0, 1, 2}, default 1
             0 prints nothing, 1 a progress bar (on a terminal), 2 one line per epoch.
-        optimizer : str or deepnet.optimizers.Optimizer, default "sgd"
+        optimizer : str or deepnet.optimizers.Optimizer, optional
             "sgd" (exactly (16)–(17)), "momentum", "rmsprop", "adam", or an object such as
-            ``dn.optimizers.Adam(learning_rate=1e-3)``.
+            ``dn.optimizers.Adam(learning_rate=1e-3)``. Default: the optimizer of the last
+            fit (so calling fit again resumes it, state included; with `learning_rate`, the
+            same rule at a new rate), else "sgd".
         validation_data : (X_val, Y_val), optional
             Evaluated after every epoch: "val_cost" and, for classifiers, "val_accuracy".
         validation_split : float in (0, 1), optional
@@ -372,7 +374,13 @@ class Sequential:
         tol = check_optional_nonneg_float(tol, "tol")
         if verbose not in (0, 1, 2) or isinstance(verbose, bool):
             raise ValueError(f"verbose: expected 0, 1 or 2, got {verbose!r}")
-        opt = _optimizers.get(optimizer, learning_rate)
+        if optimizer is None and self.optimizer is not None:
+            optimizer = self.optimizer
+            if learning_rate is not None:
+                # the same rule at a new rate: its state is kept
+                optimizer = type(optimizer)(learning_rate, **optimizer.hyper())
+                learning_rate = None
+        opt = _optimizers.get("sgd" if optimizer is None else optimizer, learning_rate)
         X, Y, val = self._validation(X, Y, validation_data, validation_split)
         m = X.shape[1]
         batch = m if batch_size is None else min(check_positive_int(batch_size, "batch_size"), m)
