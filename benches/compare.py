@@ -265,6 +265,35 @@ def numpy_gflops(runs: int) -> float:
     return 2 * 1024**3 / statistics.median(times) / 1e9
 
 
+def blas_shapes(runs: int) -> None:
+    """NumPy's BLAS (OpenBLAS) at the product shapes of the 784→256 layer: the BLAS column of
+    the README's kernel table (deepnet's own kernels: `cargo bench --bench dense -- matmul`)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        print("note: threadpoolctl is not installed; BLAS thread count not controlled")
+        threadpool_limits = None
+    rng = np.random.default_rng(0)
+    print(f"{'batch':>6}{'threads':>9}{'GFLOP/s (forward + dW + dA_prev)':>36}")
+    for threads in (1, 2):
+        for m in (1, 32, 256, 2048):
+            w = rng.random((256, 784), dtype=np.float32)
+            x = rng.random((784, m), dtype=np.float32)
+            dz = rng.random((256, m), dtype=np.float32)
+
+            def step(w=w, x=x, dz=dz) -> None:
+                w @ x
+                dz @ x.T
+                w.T @ dz
+
+            if threadpool_limits is not None:
+                with threadpool_limits(limits=threads):
+                    t = time_it(step, max(runs, 20))
+            else:
+                t = time_it(step, max(runs, 20))
+            print(f"{m:>6}{threads:>9}{6 * 784 * 256 * m / t / 1e9:>36.1f}")
+
+
 def time_it(fn: Callable[[], None], runs: int) -> float:
     fn()  # warm-up: first-call allocations, thread pools, lazy imports
     times = []
@@ -328,10 +357,16 @@ def main() -> None:
         help="threads for deepnet and torch (default: their own defaults)",
     )
     parser.add_argument("--no-memory", action="store_true", help="skip the RSS subprocesses")
+    parser.add_argument(
+        "--blas", action="store_true", help="only time NumPy's BLAS at the layer's product shapes"
+    )
     parser.add_argument("--memory-probe", nargs=2, metavar=("PEER", "CASE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_probe:
         memory_probe(*args.memory_probe, args.quick, args.threads)
+        return
+    if args.blas:
+        blas_shapes(args.runs)
         return
 
     peers = [p for p in args.peers if p in PEERS]

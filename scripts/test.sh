@@ -18,8 +18,8 @@ cargo fmt --check
 cargo clippy --quiet --all-targets --features python -- -D warnings
 
 step "ruff"
-"$python" -m ruff check python tests
-"$python" -m ruff format --check python tests
+"$python" -m ruff check python tests benches
+"$python" -m ruff format --check python tests benches
 
 step "stub check: python/deepnet/_core.pyi against the compiled module"
 "$python" -m mypy.stubtest deepnet._core --ignore-missing-stub
