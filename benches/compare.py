@@ -8,7 +8,8 @@ Peers: a course-style NumPy implementation written below (the lecture's equation
 PyTorch CPU and scikit-learn's MLPClassifier, each skipped with a note when not installed.
 Every peer trains the same network (relu hidden layers, softmax + cross-entropy, plain SGD, no
 shuffling) on the same synthetic data; times are the median of --runs repetitions of one epoch
-(or of the whole training for the XOR case). Printed per case: the time of each peer, the
+(or of the whole training for the XOR case), the peers' repetitions interleaved so that a slow
+spell of a shared machine hits them all alike. Printed per case: the time of each peer, the
 ratio deepnet/peer, deepnet's GFLOP/s (6·m·Σ n^[l]·n^[l-1] flops an epoch) as a fraction of
 the same run's NumPy float32 1024³ matrix product, and the peak resident memory one epoch
 adds to the data and the model, measured in a fresh subprocess per peer (Linux only).
@@ -294,6 +295,21 @@ def blas_shapes(runs: int) -> None:
             print(f"{m:>6}{threads:>9}{6 * 784 * 256 * m / t / 1e9:>36.1f}")
 
 
+def time_interleaved(fns: dict[str, Callable[[], None]], runs: int) -> dict[str, float]:
+    """Median time per peer, the peers' runs interleaved (a, b, c, a, b, c, ...; the order
+    rotating each round) so that a slow spell of a shared machine hits them all alike."""
+    for fn in fns.values():
+        fn()  # warm-up: first-call allocations, thread pools, lazy imports
+    samples: dict[str, list[float]] = {peer: [] for peer in fns}
+    names = list(fns)
+    for r in range(runs):
+        for peer in names[r % len(names) :] + names[: r % len(names)]:
+            t = time.perf_counter()
+            fns[peer]()
+            samples[peer].append(time.perf_counter() - t)
+    return {peer: statistics.median(ts) for peer, ts in samples.items()}
+
+
 def time_it(fn: Callable[[], None], runs: int) -> float:
     fn()  # warm-up: first-call allocations, thread pools, lazy imports
     times = []
@@ -410,12 +426,12 @@ def main() -> None:
     print("-" * len(header))
     for case in chosen:
         X, Y, labels = make_data(case)
-        times = {}
+        fns = {}
         for peer in peers:
             if peer == "sklearn" and case.key == "xor":
                 continue  # MLPClassifier's per-call validation dominates; not a training loop
-            fn = PEERS[peer](case, X, Y, labels, args.threads)
-            times[peer] = time_it(fn, args.runs)
+            fns[peer] = PEERS[peer](case, X, Y, labels, args.threads)
+        times = time_interleaved(fns, args.runs)
         for peer, t in times.items():
             ratio = times["deepnet"] / t if "deepnet" in times else float("nan")
             gflops = case.flops / t / 1e9

@@ -407,7 +407,9 @@ class Sequential:
         self.history = history
         reporters: list[Any] = []
         if verbose == 1:
-            reporters.append(_callbacks.ProgressBar())
+            bar = _callbacks.ProgressBar()
+            if bar.enabled():  # off where output is not a terminal: no per-epoch work then
+                reporters.append(bar)
         elif verbose == 2:
             reporters.append(_callbacks.EpochLogger())
         cbs = _callbacks.CallbackList(reporters + user_callbacks, self, params)
