@@ -163,3 +163,9 @@ def test_io_errors_are_os_errors(tmp_path):
         dn.load(tmp_path / "missing.safetensors")
     with pytest.raises(OSError):
         dn.load(tmp_path)  # a directory
+
+
+def test_unbuilt_models_pickle_too():
+    model = dn.Sequential([dn.Dense(3, activation="relu", l2=0.1), dn.Dropout(0.5)], loss="mse")
+    clone = pickle.loads(pickle.dumps(model))
+    assert repr(clone) == repr(model) and not clone.built

@@ -243,6 +243,9 @@ class Sequential:
     def __reduce__(self) -> tuple[Any, ...]:
         from deepnet.io import from_bytes, to_bytes
 
+        if not self.built:  # nothing trained yet: the declaration is the whole model
+            layers = [(type(layer), _layer_config(layer)) for layer in self.layers]
+            return (_unbuilt, (layers, self.loss, self.seed, self.dtype))
         return (from_bytes, (to_bytes(self),))
 
     def cost(self, X: Any, Y: Any) -> float:
@@ -574,6 +577,12 @@ class Sequential:
                 for i, _ in enumerate(src.param_names):
                     dst._set(i, src._get(i))
         return clone
+
+
+def _unbuilt(
+    layers: list[tuple[type, dict[str, Any]]], loss: str, seed: int, dtype: str
+) -> Sequential:
+    return Sequential([cls(**config) for cls, config in layers], loss=loss, seed=seed, dtype=dtype)
 
 
 def _layer_config(layer: Layer) -> dict[str, Any]:
