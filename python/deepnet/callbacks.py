@@ -11,7 +11,7 @@ arguments (`Callback.params`, e.g. ``params["epochs"]``), then calls
 
 The ``logs`` of ``on_epoch_end`` hold that epoch's numbers, among "cost" (J, L2 penalty
 included), "data_cost" (J without the penalty, only when a layer has one), "accuracy"
-(classifiers), "val_cost", "val_accuracy" (with validation data) and "learning_rate". When J
+(classifiers), "val_cost" and "val_accuracy" (with validation data). When J
 or a parameter becomes NaN or inf, fit calls ``on_epoch_end`` one last time for the epoch that
 diverged with ``{"cost": nan, "diverged": True}``.
 
