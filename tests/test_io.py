@@ -158,6 +158,14 @@ def test_foreign_safetensors_and_bad_metadata(tmp_path):
         dn.load(_write(tmp_path, _core.safetensors_dumps([], meta)))
 
 
+def test_paths_must_be_paths(trained):
+    model, _, _ = trained
+    with pytest.raises(TypeError, match="path: expected a str or os.PathLike, got int"):
+        dn.load(0)  # open(0) would read standard input
+    with pytest.raises(TypeError, match="got NoneType"):
+        model.save(None)
+
+
 def test_io_errors_are_os_errors(tmp_path):
     with pytest.raises(OSError):
         dn.load(tmp_path / "missing.safetensors")

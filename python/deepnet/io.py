@@ -73,8 +73,8 @@ def to_bytes(model: Any) -> bytes:
 def save(model: Any, path: str | os.PathLike[str]) -> None:
     """Writes `model` to `path`. The file is written next to its destination and renamed
     into place, so a failed save never leaves a half-written file or destroys an old one."""
+    path = _path(path)
     data = to_bytes(model)
-    path = os.fspath(path)
     # a fresh name beside the destination, created like any new file (so the usual umask
     # permissions apply), then renamed over it
     tmp = f"{path}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
@@ -101,9 +101,16 @@ def load(path: str | os.PathLike[str]) -> Any:
     ValueError
         The file is not a valid deepnet model file (the message says what is wrong).
     """
-    with open(path, "rb") as f:
+    with open(_path(path), "rb") as f:
         data = f.read()
     return from_bytes(data)
+
+
+def _path(path: Any) -> str:
+    # an int would be taken by open() as a file descriptor (0 is standard input)
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path: expected a str or os.PathLike, got {type(path).__name__}")
+    return os.fspath(path)
 
 
 def _invalid(what: str) -> ValueError:
