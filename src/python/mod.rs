@@ -181,13 +181,15 @@ fn dense_backward_impl<'py, F: Float + Element>(
         for (name, arr) in [(upstream_name, &da), ("Z", &z), ("A", &a)] {
             crate::error::expect_shape(name, &[n, m], arr.shape())?;
         }
+        // (11) dZ = dA * g′(Z), unless the caller passed dZ itself
+        let computed;
         let dz = if upstream_is_dz {
-            da.to_owned()
+            da
         } else {
-            // (11) dZ = dA * g′(Z)
             let mut dz = ndarray::Array2::<F>::zeros((n, m));
             activation.backward(da, z, a, dz.view_mut());
-            dz
+            computed = dz;
+            computed.view()
         };
         let mut dw = ndarray::Array2::<F>::zeros((n, n_prev));
         let mut db = ndarray::Array2::<F>::zeros((n, 1));
@@ -195,7 +197,7 @@ fn dense_backward_impl<'py, F: Float + Element>(
         dense::backward_from_dz(
             w,
             a_prev,
-            dz.view(),
+            dz,
             dw.view_mut(),
             db.view_mut(),
             da_prev.as_mut().map(|d| d.view_mut()),
