@@ -27,6 +27,17 @@ impl std::error::Error for CoreError {}
 
 pub type Result<T> = std::result::Result<T, CoreError>;
 
+/// Checks that a hyperparameter is a positive finite number; `name` names it in the message.
+pub fn check_positive(name: &str, value: f64) -> Result<()> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(CoreError::Value(format!(
+            "{name} must be a positive finite number, got {value}"
+        )))
+    }
+}
+
 /// Checks that an array has the expected shape; `what` names it in the message.
 pub fn expect_shape(what: &str, expected: &[usize], given: &[usize]) -> Result<()> {
     if expected == given {

@@ -16,7 +16,7 @@ pub use rmsprop::rmsprop_update;
 pub use schedule::Schedule;
 pub use sgd::sgd_update;
 
-use crate::error::{CoreError, Result};
+use crate::error::{check_positive, CoreError, Result};
 use crate::layer::Layer;
 use crate::scalar::Float;
 
@@ -64,15 +64,7 @@ impl OptimizerKind {
                 )))
             }
         };
-        let positive = |name: &str, v: f64| {
-            if v.is_finite() && v > 0.0 {
-                Ok(())
-            } else {
-                Err(CoreError::Value(format!(
-                    "{name} must be a positive finite number, got {v}"
-                )))
-            }
-        };
+        let positive = check_positive;
         match *self {
             OptimizerKind::Sgd => Ok(()),
             OptimizerKind::Momentum { beta } => unit("beta", beta),

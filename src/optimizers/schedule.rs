@@ -1,6 +1,6 @@
 //! Learning-rate schedules: α as a function of the update step and the epoch.
 
-use crate::error::{CoreError, Result};
+use crate::error::{check_positive, CoreError, Result};
 
 /// How α changes during training.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,15 +46,7 @@ impl Schedule {
     }
 
     pub fn check(&self) -> Result<()> {
-        let positive = |name: &str, v: f64| {
-            if v.is_finite() && v > 0.0 {
-                Ok(())
-            } else {
-                Err(CoreError::Value(format!(
-                    "{name} must be a positive finite number, got {v}"
-                )))
-            }
-        };
+        let positive = check_positive;
         let count = |name: &str, v: u64| {
             if v > 0 {
                 Ok(())
