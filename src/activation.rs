@@ -14,7 +14,8 @@ use crate::scalar::Float;
 pub const LEAKY_RELU_SLOPE: f64 = 0.2;
 
 /// g^[l]: the activation function of a layer. Names are Keras' (`Activation::from_name`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Activation {
     /// σ(z) = 1 / (1 + e^−z); σ′ = a (1 − a).
     Sigmoid,

@@ -61,6 +61,66 @@ pub fn to_safetensors(
 /// A model file's contents: its string metadata and its named tensors, sorted by name.
 pub type Contents = (HashMap<String, String>, Vec<(String, Tensor)>);
 
+/// Copies a safetensors tensor (float32 or float64, little-endian) into an array.
+pub fn tensor_from_view(name: &str, view: &TensorView<'_>) -> Result<Tensor> {
+    let shape = IxDyn(view.shape());
+    let data = view.data();
+    let err = |e: ndarray::ShapeError| CoreError::Value(format!("tensor {name:?}: {e}"));
+    Ok(match view.dtype() {
+        Dtype::F32 => Tensor::F32(
+            ArrayD::from_shape_vec(
+                shape,
+                data.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            )
+            .map_err(err)?,
+        ),
+        Dtype::F64 => Tensor::F64(
+            ArrayD::from_shape_vec(
+                shape,
+                data.chunks_exact(8)
+                    .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+                    .collect(),
+            )
+            .map_err(err)?,
+        ),
+        other => {
+            return Err(CoreError::Value(format!(
+                "tensor {name:?} has dtype {other:?}; deepnet files hold F32 or F64"
+            )))
+        }
+    })
+}
+
+/// The float types a model file holds, and how to take an array of one out of a [`Tensor`].
+pub trait TensorElement: crate::scalar::Float {
+    /// The safetensors dtype of this type.
+    const SAFETENSORS_DTYPE: Dtype;
+    /// The array, if `t` holds this type.
+    fn take(t: Tensor) -> Option<ArrayD<Self>>;
+}
+
+impl TensorElement for f32 {
+    const SAFETENSORS_DTYPE: Dtype = Dtype::F32;
+    fn take(t: Tensor) -> Option<ArrayD<f32>> {
+        match t {
+            Tensor::F32(a) => Some(a),
+            Tensor::F64(_) => None,
+        }
+    }
+}
+
+impl TensorElement for f64 {
+    const SAFETENSORS_DTYPE: Dtype = Dtype::F64;
+    fn take(t: Tensor) -> Option<ArrayD<f64>> {
+        match t {
+            Tensor::F64(a) => Some(a),
+            Tensor::F32(_) => None,
+        }
+    }
+}
+
 /// Parses safetensors bytes: the metadata and every tensor (float32 or float64 only).
 pub fn from_safetensors(bytes: &[u8]) -> Result<Contents> {
     let bad = |what: String| CoreError::Value(format!("not a valid deepnet model file: {what}"));
@@ -72,33 +132,7 @@ pub fn from_safetensors(bytes: &[u8]) -> Result<Contents> {
     let metadata = header.metadata().clone().unwrap_or_default();
     let mut tensors = Vec::new();
     for (name, view) in parsed.tensors() {
-        let shape = IxDyn(view.shape());
-        let data = view.data();
-        let tensor = match view.dtype() {
-            Dtype::F32 => Tensor::F32(
-                ArrayD::from_shape_vec(
-                    shape,
-                    data.chunks_exact(4)
-                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                        .collect(),
-                )
-                .map_err(|e| bad(format!("tensor {name:?}: {e}")))?,
-            ),
-            Dtype::F64 => Tensor::F64(
-                ArrayD::from_shape_vec(
-                    shape,
-                    data.chunks_exact(8)
-                        .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
-                        .collect(),
-                )
-                .map_err(|e| bad(format!("tensor {name:?}: {e}")))?,
-            ),
-            other => {
-                return Err(bad(format!(
-                    "tensor {name:?} has dtype {other:?}; deepnet files hold F32 or F64"
-                )))
-            }
-        };
+        let tensor = tensor_from_view(&name, &view).map_err(|e| bad(e.to_string()))?;
         tensors.push((name, tensor));
     }
     tensors.sort_by(|a, b| a.0.cmp(&b.0));

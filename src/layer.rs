@@ -12,7 +12,8 @@ use ndarray::{ArrayViewD, ArrayViewMutD};
 use rand_chacha::ChaCha8Rng;
 
 use crate::activation::Activation;
-use crate::error::Result;
+use crate::error::{CoreError, Result};
+use crate::limits::elements;
 use crate::rng::RngState;
 use crate::scalar::Float;
 
@@ -81,6 +82,9 @@ pub trait Layer<F: Float>: Send + Sync {
     }
 }
 
+/// The most elements one workspace (an activation of a whole batch) may have: 2^34.
+pub const MAX_WORKSPACE_ELEMENTS: usize = 1 << 34;
+
 /// A growable buffer that hands out `(shape…, m)` views of its first elements, so a workspace
 /// is allocated once for the largest batch and reused for every smaller one.
 #[derive(Clone, Debug, Default)]
@@ -91,14 +95,25 @@ pub struct Workspace<F> {
 
 impl<F: Float> Workspace<F> {
     /// Makes the buffer hold `shape`, growing it only when it is too small. Contents are
-    /// unspecified (whatever the previous step left).
-    pub fn resize(&mut self, shape: &[usize]) {
-        let len: usize = shape.iter().product();
+    /// unspecified (whatever the previous step left). Growing is fallible: a shape beyond
+    /// [`MAX_WORKSPACE_ELEMENTS`] or more memory than the machine has is an error, not an
+    /// abort.
+    pub fn resize(&mut self, shape: &[usize]) -> Result<()> {
+        let len = elements("a workspace", shape, MAX_WORKSPACE_ELEMENTS)?;
         if self.data.len() < len {
+            self.data
+                .try_reserve_exact(len - self.data.len())
+                .map_err(|_| {
+                    CoreError::Value(format!(
+                        "cannot allocate a workspace of shape {shape:?} ({len} elements): out \
+                         of memory; use a smaller batch_size"
+                    ))
+                })?;
             self.data.resize(len, F::zero());
         }
         self.shape.clear();
         self.shape.extend_from_slice(shape);
+        Ok(())
     }
 
     /// The current contents, C-ordered.

@@ -21,7 +21,8 @@ use crate::error::{CoreError, Result};
 use crate::scalar::Float;
 
 /// The cost function J. Names are Keras'.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Loss {
     BinaryCrossentropy,
     CategoricalCrossentropy,
@@ -179,12 +180,54 @@ impl Loss {
         }
     }
 
-    /// dZ^[L] = Ŷ − Y, the collapsed (11)·(15) for the paired output activations.
-    pub fn output_delta<F: Float>(yhat: ArrayView2<F>, y: ArrayView2<F>, mut dz: ArrayViewMut2<F>) {
-        Zip::from(&mut dz)
-            .and(&yhat)
-            .and(&y)
-            .for_each(|d, &p, &y| *d = p - y);
+    /// The collapsed (11)·(15) for the paired output activations, written into `dz`.
+    ///
+    /// Sigmoid with binary cross-entropy: dZ^[L] = Ŷ − Y for any targets in [0, 1].
+    /// Softmax with categorical cross-entropy: per column, dz = ŷ·Σ_k y_k − y, which is the
+    /// familiar Ŷ − Y when the column of Y sums to 1 (one-hot or label-smoothed targets) and
+    /// stays the exact gradient when it does not (soft or partial targets).
+    pub fn output_delta<F: Float>(
+        self,
+        yhat: ArrayView2<F>,
+        y: ArrayView2<F>,
+        mut dz: ArrayViewMut2<F>,
+    ) {
+        if self == Loss::CategoricalCrossentropy {
+            Zip::from(dz.columns_mut())
+                .and(yhat.columns())
+                .and(y.columns())
+                .for_each(|mut d, p, t| {
+                    let total = t.sum();
+                    Zip::from(&mut d)
+                        .and(&p)
+                        .and(&t)
+                        .for_each(|d, &p, &t| *d = p * total - t);
+                });
+        } else {
+            Zip::from(&mut dz)
+                .and(&yhat)
+                .and(&y)
+                .for_each(|d, &p, &y| *d = p - y);
+        }
+    }
+
+    /// Checks that targets lie in the loss's domain: probabilities in [0, 1] for the
+    /// cross-entropies (a target outside it gives a negative or meaningless J). Any finite
+    /// target is valid for mse.
+    pub fn check_targets<F: Float>(self, y: ArrayView2<F>) -> Result<()> {
+        if !self.is_classification() {
+            return Ok(());
+        }
+        let outside = |v: F| !(v >= F::zero() && v <= F::one());
+        if let Some((index, &v)) = y.indexed_iter().find(|(_, &v)| outside(v)) {
+            return Err(CoreError::Value(format!(
+                "Y: {} needs targets in [0, 1] (probabilities or one-hot labels), got {} at \
+                 index {index:?}",
+                self.name(),
+                v.to_f64().unwrap_or(f64::NAN)
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -279,9 +322,38 @@ mod tests {
             let mut chain = Array2::zeros(z.raw_dim());
             act.backward(da.view(), z.view(), a.view(), chain.view_mut());
             let mut direct = Array2::zeros(z.raw_dim());
-            Loss::output_delta(a.view(), y.view(), direct.view_mut());
+            loss.output_delta(a.view(), y.view(), direct.view_mut());
             assert_abs_diff_eq!(chain, direct, epsilon = 1e-12);
         }
+    }
+
+    #[test]
+    fn soft_targets_keep_the_exact_gradient() {
+        // columns of Y that do not sum to 1: the shortcut Ŷ − Y would be wrong, Ŷ·Σy − Y is
+        // what the chain rule gives
+        let z = array![[0.2, -1.0], [1.3, 0.4], [-0.5, 2.2]];
+        let y = array![[0.25, 0.0], [0.25, 0.3], [0.0, 0.1]];
+        let act = Activation::Softmax;
+        let loss = Loss::CategoricalCrossentropy;
+        let mut a = Array2::zeros(z.raw_dim());
+        act.forward(z.view(), a.view_mut());
+        let mut da = Array2::zeros(z.raw_dim());
+        loss.gradient(a.view(), y.view(), da.view_mut());
+        let mut chain = Array2::zeros(z.raw_dim());
+        act.backward(da.view(), z.view(), a.view(), chain.view_mut());
+        let mut direct = Array2::zeros(z.raw_dim());
+        loss.output_delta(a.view(), y.view(), direct.view_mut());
+        assert_abs_diff_eq!(chain, direct, epsilon = 1e-12);
+    }
+
+    #[test]
+    fn cross_entropy_targets_must_be_probabilities() {
+        let loss = Loss::BinaryCrossentropy;
+        assert!(loss.check_targets(array![[0.0, 1.0, 0.5]].view()).is_ok());
+        assert!(loss.check_targets(array![[0.0, 1.5]].view()).is_err());
+        assert!(loss.check_targets(array![[-0.1, 1.0]].view()).is_err());
+        assert!(loss.check_targets(array![[f64::NAN]].view()).is_err());
+        assert!(Loss::Mse.check_targets(array![[-3.0, 7.0]].view()).is_ok());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use gemm::Parallelism;
-use ndarray::{ArrayView2, ArrayViewMut2, Axis};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use crate::scalar::Float;
@@ -202,8 +202,56 @@ fn split<F: Float>(
     }
 }
 
-/// One thread of [`gemm`]: shapes already checked, none of them zero.
+/// Products the `gemm` crate would hand to a dot-product kernel (a single row or column, or a
+/// small product with a column-major B) instead of its main kernel. Those kernels sum over k
+/// in another order, so the same column of (9) would get other bits in a batch of one, or
+/// from a Fortran-ordered X. A negative stride along k would reverse the order of the sums.
+fn off_main_kernel<F: Float>(a: &ArrayView2<F>, b: &ArrayView2<F>) -> bool {
+    let (m, k) = a.dim();
+    let n = b.ncols();
+    let reversed = a.strides()[1] < 0 || b.strides()[0] < 0;
+    k > 2
+        && (m == 1
+            || n == 1
+            || reversed
+            || (b.strides()[0] == 1 && a.strides()[1] == 1 && m * n <= 256))
+}
+
+/// One thread of [`gemm`]: shapes already checked, none of them zero. Every product runs on
+/// the crate's main kernel, so each element of C is summed over k in the same order whatever
+/// the other rows and columns of the product and whatever B's layout: `predict` gives the
+/// same bits for an example alone, in any batch, and from any memory order of X.
 fn gemm_serial<F: Float>(
+    alpha: F,
+    a: ArrayView2<F>,
+    b: ArrayView2<F>,
+    beta: F,
+    mut c: ArrayViewMut2<F>,
+) {
+    if !off_main_kernel(&a, &b) {
+        return gemm_kernel(alpha, a, b, beta, c);
+    }
+    // A single row of A is repeated, a single column or a small column-major B copied
+    // row-major into two columns at least: small copies, made only for these shapes.
+    let (m, k) = a.dim();
+    let n = b.ncols();
+    let (m2, n2) = (m.max(2), n.max(2));
+    let a2 = (m == 1 || a.strides()[1] < 0)
+        .then(|| Array2::from_shape_fn((m2, k), |(i, j)| a[[i.min(m - 1), j]]));
+    let b2 = (n == 1 || b.strides()[0] < 0 || (b.strides()[0] == 1 && m2 * n2 <= 256))
+        .then(|| Array2::from_shape_fn((k, n2), |(i, j)| b[[i, j.min(n - 1)]]));
+    let a = a2.as_ref().map_or(a, |a2| a2.view());
+    let b = b2.as_ref().map_or(b, |b2| b2.view());
+    if (m2, n2) == (m, n) {
+        return gemm_kernel(alpha, a, b, beta, c);
+    }
+    let mut c2 = Array2::from_shape_fn((m2, n2), |(i, j)| c[[i.min(m - 1), j.min(n - 1)]]);
+    gemm_kernel(alpha, a, b, beta, c2.view_mut());
+    c.assign(&c2.slice(ndarray::s![..m, ..n]));
+}
+
+/// The `gemm` crate's product on the calling thread.
+fn gemm_kernel<F: Float>(
     alpha: F,
     a: ArrayView2<F>,
     b: ArrayView2<F>,
@@ -249,7 +297,7 @@ fn gemm_serial<F: Float>(
 mod tests {
     use super::*;
     use approx::assert_abs_diff_eq;
-    use ndarray::{array, Array2};
+    use ndarray::array;
 
     #[test]
     fn matches_ndarray_for_every_layout() {
@@ -306,5 +354,47 @@ mod tests {
         set_num_threads(before);
         assert_eq!(results[0], results[1]);
         assert_eq!(results[0], results[2]);
+    }
+
+    #[test]
+    fn a_column_gets_the_same_bits_whatever_the_batch_around_it() {
+        // (9) for one example must not depend on how many others share the product, nor on
+        // the layout of B, so that predict is independent of how m is chunked
+        for (m, k, n) in [
+            (1, 3, 5),
+            (2, 3, 5),
+            (3, 2, 4),
+            (1, 1, 3),
+            (7, 13, 9),
+            (40, 100, 33),
+            (128, 784, 70),
+        ] {
+            let a = Array2::from_shape_fn((m, k), |(i, j)| {
+                (((i * 37 + j * 11) % 101) as f32 / 101.0 - 0.5) * 1.7
+            });
+            let b = Array2::from_shape_fn((k, n), |(i, j)| {
+                (((i * 13 + j * 29) % 89) as f32 / 89.0 - 0.5) * 0.9
+            });
+            let mut whole = Array2::zeros((m, n));
+            gemm(1.0, a.view(), b.view(), 0.0, whole.view_mut());
+            let bf = {
+                let mut f = Array2::zeros((n, k));
+                f.assign(&b.t());
+                f
+            };
+            let mut fortran = Array2::zeros((m, n));
+            gemm(1.0, a.view(), bf.t(), 0.0, fortran.view_mut());
+            assert_eq!(whole, fortran, "Fortran-ordered B, {m}x{k}x{n}");
+            for j in 0..n {
+                let mut one = Array2::zeros((m, 1));
+                let col = b.slice(ndarray::s![.., j..j + 1]).to_owned();
+                gemm(1.0, a.view(), col.view(), 0.0, one.view_mut());
+                assert_eq!(
+                    one.column(0),
+                    whole.column(j),
+                    "column {j} alone, {m}x{k}x{n}"
+                );
+            }
+        }
     }
 }

@@ -8,10 +8,12 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::activation::Activation;
 use crate::error::{CoreError, Result};
 use crate::layer::{Layer, Upstream, Workspace};
-use crate::layers::{Dense, Dropout};
+use crate::layers::{LayerPlan, LayerSpec};
+use crate::limits::{
+    check_extent, elements, try_zeros, MAX_LAYERS, MAX_PARAMS, MAX_TENSOR_ELEMENTS,
+};
 use crate::loss::Loss;
 use crate::matmul::in_pool;
 use crate::optimizers::Optimizer;
@@ -20,43 +22,6 @@ use crate::scalar::Float;
 
 /// Columns per chunk in `predict` and `cost`, so inference workspaces stay bounded whatever m.
 const INFERENCE_CHUNK: usize = 4096;
-
-/// How to build one layer; the network builds each from the previous layer's output shape.
-#[derive(Clone, Debug, PartialEq)]
-pub enum LayerSpec {
-    /// A dense layer of `units` neurons, with an L2 penalty λ = `l2` on its weights.
-    Dense {
-        units: usize,
-        activation: Activation,
-        l2: f64,
-    },
-    /// Inverted dropout of a fraction `rate` of its inputs (training only).
-    Dropout { rate: f64 },
-}
-
-impl LayerSpec {
-    fn build<F: Float>(&self, input_shape: &[usize]) -> Result<Box<dyn Layer<F>>> {
-        match *self {
-            LayerSpec::Dropout { rate } => Ok(Box::new(Dropout::new(input_shape, rate)?)),
-            LayerSpec::Dense {
-                units,
-                activation,
-                l2,
-            } => {
-                let n_prev = match input_shape {
-                    [n] => *n,
-                    other => {
-                        return Err(CoreError::Shape(format!(
-                            "a dense layer takes a vector per example, i.e. input shape \
-                             [n_prev]; got {other:?}"
-                        )))
-                    }
-                };
-                Ok(Box::new(Dense::with_l2(n_prev, units, activation, l2)?))
-            }
-        }
-    }
-}
 
 /// What one training step reports.
 #[derive(Clone, Copy, Debug)]
@@ -162,6 +127,14 @@ pub struct FitReport {
     pub stop: StopReason,
 }
 
+/// The state of a network that training changes, saved by [`Network::checkpoint`].
+#[derive(Clone, Debug)]
+pub struct Checkpoint<F: Float> {
+    params: Vec<Vec<ArrayD<F>>>,
+    optimizer: Optimizer<F>,
+    rng_states: Vec<RngState>,
+}
+
 /// A sequence of layers with a loss: the network of figure 4.
 pub struct Network<F: Float> {
     input_shape: Vec<usize>,
@@ -188,35 +161,17 @@ pub struct Network<F: Float> {
 impl<F: Float> Network<F> {
     /// Builds the layers of `specs` over inputs of shape `input_shape` (per example; `[n_x]`
     /// for a dense network) and initializes them from `seed`.
+    ///
+    /// Everything is validated first ([`Network::plan`]), then allocated fallibly: a network
+    /// too large for the limits of [`crate::limits`] or for the machine's memory is an error.
     pub fn new(input_shape: &[usize], specs: &[LayerSpec], loss: Loss, seed: u64) -> Result<Self> {
-        if specs.is_empty() {
-            return Err(CoreError::Value(
-                "a network needs at least one layer, got 0".into(),
-            ));
-        }
-        if input_shape.is_empty() || input_shape.contains(&0) {
-            return Err(CoreError::Value(format!(
-                "input shape must have positive extents, got {input_shape:?}"
-            )));
-        }
+        Self::plan(input_shape, specs, loss)?;
         let mut layers: Vec<Box<dyn Layer<F>>> = Vec::with_capacity(specs.len());
         let mut shape = input_shape.to_vec();
         for (l, spec) in specs.iter().enumerate() {
-            let layer = spec.build::<F>(&shape).map_err(|e| match e {
-                CoreError::Shape(s) => CoreError::Shape(format!("layer {}: {s}", l + 1)),
-                CoreError::Value(s) => CoreError::Value(format!("layer {}: {s}", l + 1)),
-                CoreError::Type(s) => CoreError::Type(format!("layer {}: {s}", l + 1)),
-            })?;
+            let layer = spec.build::<F>(&shape).map_err(|e| in_layer(l, e))?;
             shape = layer.output_shape().to_vec();
             layers.push(layer);
-        }
-        let last = layers.last().expect("at least one layer");
-        loss.check_output_activation(last.activation())?;
-        if last.output_shape().len() != 1 {
-            return Err(CoreError::Shape(format!(
-                "the last layer must output a vector per example (shape [n_y]), got {:?}",
-                last.output_shape()
-            )));
         }
         let mut net = Network {
             input_shape: input_shape.to_vec(),
@@ -233,6 +188,56 @@ impl<F: Float> Network<F> {
         };
         net.initialize(seed);
         Ok(net)
+    }
+
+    /// Checks a network's declaration without allocating anything: the input shape and every
+    /// layer against the limits, the layers' shapes against each other, the loss against the
+    /// last layer. Returns each layer's plan (output and parameter shapes).
+    pub fn plan(input_shape: &[usize], specs: &[LayerSpec], loss: Loss) -> Result<Vec<LayerPlan>> {
+        if specs.is_empty() {
+            return Err(CoreError::Value(
+                "a network needs at least one layer, got 0".into(),
+            ));
+        }
+        if specs.len() > MAX_LAYERS {
+            return Err(CoreError::Value(format!(
+                "layers: expected at most {MAX_LAYERS} layers, got {}",
+                specs.len()
+            )));
+        }
+        if input_shape.is_empty() {
+            return Err(CoreError::Value(
+                "input shape: expected at least one axis, got []".into(),
+            ));
+        }
+        for &n in input_shape {
+            check_extent("input shape", n)?;
+        }
+        elements("input shape", input_shape, MAX_TENSOR_ELEMENTS)?;
+        let mut plans = Vec::with_capacity(specs.len());
+        let mut shape = input_shape.to_vec();
+        let mut total = 0usize;
+        for (l, spec) in specs.iter().enumerate() {
+            let plan = spec.plan(&shape).map_err(|e| in_layer(l, e))?;
+            total = total
+                .checked_add(plan.n_params())
+                .filter(|&t| t <= MAX_PARAMS)
+                .ok_or_else(|| {
+                    CoreError::Value(format!(
+                        "the network has more than {MAX_PARAMS} parameters (deepnet's limit)"
+                    ))
+                })?;
+            shape = plan.output_shape.clone();
+            plans.push(plan);
+        }
+        let last = specs.last().expect("at least one layer");
+        loss.check_output_activation(last.activation())?;
+        if shape.len() != 1 {
+            return Err(CoreError::Shape(format!(
+                "the last layer must output a vector per example (shape [n_y]), got {shape:?}"
+            )));
+        }
+        Ok(plans)
     }
 
     /// Draws every layer's parameters from one ChaCha8 stream seeded with `seed`: the same
@@ -270,6 +275,55 @@ impl<F: Float> Network<F> {
     /// Replaces the optimizer (and its state).
     pub fn set_optimizer(&mut self, optimizer: Optimizer<F>) {
         self.optimizer = optimizer;
+    }
+
+    /// The shapes of every parameter, in the order the optimizer visits them.
+    pub fn param_shapes(&self) -> Vec<Vec<usize>> {
+        self.layers
+            .iter()
+            .flat_map(|l| l.params().into_iter().map(|p| p.shape().to_vec()))
+            .collect()
+    }
+
+    /// Restores the optimizer's state and counters (see [`Optimizer::check_state`]): every
+    /// slot of every parameter is checked against that parameter's shape first, so on error
+    /// nothing changes.
+    pub fn set_optimizer_state(
+        &mut self,
+        state: Vec<Vec<ArrayD<F>>>,
+        iterations: u64,
+        epochs: u64,
+    ) -> Result<()> {
+        let shapes = self.param_shapes();
+        self.optimizer.set_state(&shapes, state, iterations, epochs)
+    }
+
+    /// A copy of everything training changes (parameters, optimizer, random streams), for
+    /// [`Network::rollback`]: what makes a failed call leave the network as it was.
+    pub fn checkpoint(&self) -> Checkpoint<F> {
+        Checkpoint {
+            params: self
+                .layers
+                .iter()
+                .map(|l| l.params().iter().map(|p| p.to_owned()).collect())
+                .collect(),
+            optimizer: self.optimizer.clone(),
+            rng_states: self.rng_states(),
+        }
+    }
+
+    /// Puts back what [`Network::checkpoint`] copied.
+    pub fn rollback(&mut self, saved: &Checkpoint<F>) {
+        for (params, layer) in saved.params.iter().zip(self.layers.iter_mut()) {
+            for (i, p) in params.iter().enumerate() {
+                layer
+                    .set_param(i, p.view())
+                    .expect("a checkpoint has the parameters' shapes");
+            }
+        }
+        self.optimizer.clone_from(&saved.optimizer);
+        self.set_rng_states(&saved.rng_states)
+            .expect("a checkpoint has one state per stream");
     }
 
     /// The L2 penalty Σ_l (λ_l/2)·‖W^[l]‖² at the current parameters.
@@ -359,6 +413,7 @@ impl<F: Float> Network<F> {
                 y.shape()
             )));
         }
+        self.loss.check_targets(y.view())?;
         Ok(m)
     }
 
@@ -400,7 +455,9 @@ impl<F: Float> Network<F> {
     fn predict_in_pool(&mut self, x: ArrayViewD<F>) -> Result<Array2<F>> {
         let m = self.check_x(&x)?;
         let axis = Axis(x.ndim() - 1);
-        let mut out = Array2::zeros((self.n_y(), m));
+        let mut out = try_zeros("predictions", &[self.n_y(), m])?
+            .into_dimensionality::<Ix2>()
+            .expect("2-D");
         for start in (0..m).step_by(INFERENCE_CHUNK) {
             let end = (start + INFERENCE_CHUNK).min(m);
             self.forward_unchecked(x.slice_axis(axis, Slice::from(start..end)), false)?;
@@ -485,7 +542,7 @@ impl<F: Float> Network<F> {
     fn backward_unchecked(&mut self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Result<()> {
         let paired = self.loss.pairs_with(self.last().activation());
         let (n_y, m) = y.dim();
-        self.delta.resize(&[n_y, m]);
+        self.delta.resize(&[n_y, m])?;
         {
             // borrow only the layers, not all of self, so delta can be written
             let yhat = self.layers[self.layers.len() - 1]
@@ -498,7 +555,7 @@ impl<F: Float> Network<F> {
                 .into_dimensionality::<Ix2>()
                 .expect("delta is 2-D");
             if paired {
-                Loss::output_delta(yhat, y, delta); // dZ^[L] = Ŷ − Y
+                self.loss.output_delta(yhat, y, delta); // dZ^[L] = Ŷ·Σy − Y
             } else {
                 self.loss.gradient(yhat, y, delta); // (15) dA^[L]
             }
@@ -776,8 +833,8 @@ impl<F: Float> Network<F> {
         };
         let mut bx = std::mem::take(&mut self.batch_x);
         let mut by = std::mem::take(&mut self.batch_y);
-        bx.resize(&[features, bs]);
-        by.resize(&[y.nrows(), bs]);
+        bx.resize(&[features, bs])?;
+        by.resize(&[y.nrows(), bs])?;
         gather_columns(
             x2,
             idx,
@@ -858,6 +915,15 @@ impl<F: Float> Network<F> {
     }
 }
 
+/// Prefixes an error with the (1-based) layer it comes from.
+fn in_layer(l: usize, e: CoreError) -> CoreError {
+    match e {
+        CoreError::Shape(s) => CoreError::Shape(format!("layer {}: {s}", l + 1)),
+        CoreError::Value(s) => CoreError::Value(format!("layer {}: {s}", l + 1)),
+        CoreError::Type(s) => CoreError::Type(format!("layer {}: {s}", l + 1)),
+    }
+}
+
 /// The next epoch's visiting order: a uniform permutation of 0..m (Fisher–Yates).
 fn next_order(rng: &mut ChaCha8Rng, m: usize, order: &mut Vec<usize>) {
     order.clear();
@@ -877,6 +943,7 @@ fn gather_columns<F: Float>(src: ArrayView2<F>, idx: &[usize], mut out: ndarray:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::activation::Activation;
     use approx::assert_abs_diff_eq;
     use ndarray::array;
 

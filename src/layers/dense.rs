@@ -237,8 +237,8 @@ impl<F: Float> Layer<F> for Dense<F> {
         let a_prev = as_2d("A_prev", a_prev)?;
         let n = self.output_shape[0];
         let m = a_prev.ncols();
-        self.z.resize(&[n, m]);
-        self.a.resize(&[n, m]);
+        self.z.resize(&[n, m])?;
+        self.a.resize(&[n, m])?;
         forward(
             self.w.view(),
             self.b.view(),
@@ -272,7 +272,7 @@ impl<F: Float> Layer<F> for Dense<F> {
                 let da = as_2d("dA", da)?;
                 expect_shape("dA", &[n, m], da.shape())?;
                 expect_shape("Z", &[n, m], self.z.view().shape())?;
-                self.dz.resize(&[n, m]);
+                self.dz.resize(&[n, m])?;
                 // (11) dZ = dA * g′(Z)
                 let z = as_2d("Z", self.z.view())?;
                 let a = as_2d("A", self.a.view())?;
@@ -282,7 +282,7 @@ impl<F: Float> Layer<F> for Dense<F> {
             }
         };
         let da_prev = if need_da_prev {
-            self.da_prev.resize(&[n_prev, m]);
+            self.da_prev.resize(&[n_prev, m])?;
             Some(as_2d_mut(self.da_prev.view_mut()))
         } else {
             None

@@ -99,10 +99,10 @@ impl<F: Float> Layer<F> for Dropout<F> {
             &self.shape,
             &shape[..shape.len().saturating_sub(1)],
         )?;
-        self.a.resize(shape);
+        self.a.resize(shape)?;
         self.masked = training && self.rate > 0.0;
         if self.masked {
-            self.mask.resize(shape);
+            self.mask.resize(shape)?;
             let keep = F::c(1.0 / (1.0 - self.rate));
             let uniform = Uniform::new(0.0f64, 1.0).expect("valid range");
             let rate = self.rate;
@@ -143,7 +143,7 @@ impl<F: Float> Layer<F> for Dropout<F> {
         };
         expect_shape("dA", a_prev.shape(), da.shape())?;
         if need_da_prev {
-            self.da_prev.resize(da.shape());
+            self.da_prev.resize(da.shape())?;
             if self.masked {
                 Zip::from(self.da_prev.view_mut())
                     .and(&da)

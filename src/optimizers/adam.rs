@@ -17,7 +17,9 @@ pub fn adam_update<F: Float, D: Dimension>(
     (beta1, beta2, eps): (F, F, F),
     t: u64,
 ) {
-    let t = t.max(1) as i32;
+    // β^t underflows to 0 long before t passes i32::MAX, so clamping t loses nothing (and a
+    // count of 2^32 cannot wrap to 0)
+    let t = t.clamp(1, i32::MAX as u64) as i32;
     let c1 = F::one() / (F::one() - beta1.powi(t));
     let c2 = F::one() / (F::one() - beta2.powi(t));
     let zip = Zip::from(&mut param).and(&grad).and(&mut m).and(&mut v);

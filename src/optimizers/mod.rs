@@ -8,7 +8,10 @@ pub mod rmsprop;
 pub mod schedule;
 pub mod sgd;
 
+use std::collections::BTreeMap;
+
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD};
+use serde::{Deserialize, Serialize};
 
 pub use adam::adam_update;
 pub use momentum::momentum_update;
@@ -18,6 +21,7 @@ pub use sgd::sgd_update;
 
 use crate::error::{check_positive, CoreError, Result};
 use crate::layer::Layer;
+use crate::limits::MAX_COUNTER;
 use crate::scalar::Float;
 
 /// Which update rule, with its hyperparameters.
@@ -54,6 +58,59 @@ impl OptimizerKind {
         }
     }
 
+    /// The rule `name` ("sgd", "momentum", "rmsprop", "adam") with the hyperparameters in
+    /// `hyper` (missing ones take their defaults; unknown ones are an error).
+    pub fn from_parts(name: &str, hyper: &BTreeMap<String, f64>) -> Result<Self> {
+        let allowed: &[&str] = match name {
+            "sgd" => &[],
+            "momentum" => &["beta"],
+            "rmsprop" => &["rho", "eps"],
+            "adam" => &["beta1", "beta2", "eps"],
+            other => {
+                return Err(CoreError::Value(format!(
+                    "optimizer: expected one of ['sgd', 'momentum', 'rmsprop', 'adam'], got \
+                     {other:?}"
+                )))
+            }
+        };
+        if let Some(bad) = hyper.keys().find(|k| !allowed.contains(&k.as_str())) {
+            return Err(CoreError::Value(format!(
+                "optimizer {name}: unknown hyperparameter {bad:?}, expected one of {allowed:?}"
+            )));
+        }
+        let get = |key: &str, default: f64| hyper.get(key).copied().unwrap_or(default);
+        let kind = match name {
+            "sgd" => OptimizerKind::Sgd,
+            "momentum" => OptimizerKind::Momentum {
+                beta: get("beta", 0.9),
+            },
+            "rmsprop" => OptimizerKind::RmsProp {
+                rho: get("rho", 0.9),
+                eps: get("eps", 1e-7),
+            },
+            _ => OptimizerKind::Adam {
+                beta1: get("beta1", 0.9),
+                beta2: get("beta2", 0.999),
+                eps: get("eps", 1e-8),
+            },
+        };
+        kind.check()?;
+        Ok(kind)
+    }
+
+    /// The hyperparameters by name (the inverse of [`OptimizerKind::from_parts`]).
+    pub fn hyper(&self) -> BTreeMap<String, f64> {
+        let pairs: Vec<(&str, f64)> = match *self {
+            OptimizerKind::Sgd => vec![],
+            OptimizerKind::Momentum { beta } => vec![("beta", beta)],
+            OptimizerKind::RmsProp { rho, eps } => vec![("rho", rho), ("eps", eps)],
+            OptimizerKind::Adam { beta1, beta2, eps } => {
+                vec![("beta1", beta1), ("beta2", beta2), ("eps", eps)]
+            }
+        };
+        pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+
     fn check(&self) -> Result<()> {
         let unit = |name: &str, v: f64| {
             if (0.0..1.0).contains(&v) {
@@ -73,6 +130,26 @@ impl OptimizerKind {
                 .and(unit("beta2", beta2))
                 .and(positive("eps", eps)),
         }
+    }
+}
+
+/// An optimizer as a model file stores it: `{"kind": "adam", "hyper": {"beta1": 0.9, ...},
+/// "schedule": {"type": "constant", "learning_rate": 0.001}}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizerConfig {
+    pub kind: String,
+    #[serde(default)]
+    pub hyper: BTreeMap<String, f64>,
+    pub schedule: Schedule,
+}
+
+impl OptimizerConfig {
+    /// The rule and schedule, checked.
+    pub fn parts(&self) -> Result<(OptimizerKind, Schedule)> {
+        let kind = OptimizerKind::from_parts(&self.kind, &self.hyper)?;
+        self.schedule.check()?;
+        Ok((kind, self.schedule.clone()))
     }
 }
 
@@ -189,21 +266,73 @@ impl<F: Float> Optimizer<F> {
         &self.state
     }
 
-    /// Restores state saved by [`Optimizer::state`] and the counters.
+    /// Checks state for [`Optimizer::set_state`] against the parameters' shapes
+    /// (`param_shapes`, in the order the network visits them) without changing anything:
+    /// either no state (before the first step) or every slot of every parameter, each of its
+    /// parameter's shape; counters at most [`MAX_COUNTER`].
+    pub fn check_state(
+        &self,
+        param_shapes: &[Vec<usize>],
+        state_shapes: &[Vec<Vec<usize>>],
+        iterations: u64,
+        epochs: u64,
+    ) -> Result<()> {
+        for (name, value) in [
+            ("optimizer_iterations", iterations),
+            ("optimizer_epochs", epochs),
+        ] {
+            if value > MAX_COUNTER {
+                return Err(CoreError::Value(format!(
+                    "{name}: expected at most {MAX_COUNTER}, got {value}"
+                )));
+            }
+        }
+        if state_shapes.is_empty() {
+            return Ok(());
+        }
+        let slots = self.kind.slot_names();
+        if state_shapes.len() != param_shapes.len() {
+            return Err(CoreError::Value(format!(
+                "optimizer state: expected arrays for the {} parameters, got {}",
+                param_shapes.len(),
+                state_shapes.len()
+            )));
+        }
+        for (p, (shapes, expected)) in state_shapes.iter().zip(param_shapes).enumerate() {
+            if shapes.len() != slots.len() {
+                return Err(CoreError::Value(format!(
+                    "optimizer state of parameter {p}: {} keeps {} arrays {slots:?}, got {}",
+                    self.kind.name(),
+                    slots.len(),
+                    shapes.len()
+                )));
+            }
+            for (slot, shape) in slots.iter().zip(shapes) {
+                if shape != expected {
+                    return Err(CoreError::Shape(format!(
+                        "optimizer.{p}.{slot}: expected shape {expected:?} (its parameter's), \
+                         got {shape:?}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Restores state saved by [`Optimizer::state`] and the counters, after
+    /// [`Optimizer::check_state`] against `param_shapes`; on error nothing changes.
     pub fn set_state(
         &mut self,
+        param_shapes: &[Vec<usize>],
         state: Vec<Vec<ArrayD<F>>>,
         iterations: u64,
         epochs: u64,
     ) -> Result<()> {
-        let slots = self.kind.slot_names().len();
-        if let Some(bad) = state.iter().find(|s| s.len() != slots) {
-            return Err(CoreError::Value(format!(
-                "optimizer state: {} keeps {slots} arrays per parameter, got {}",
-                self.kind.name(),
-                bad.len()
-            )));
-        }
+        let shapes: Vec<Vec<Vec<usize>>> = state
+            .iter()
+            .map(|s| s.iter().map(|a| a.shape().to_vec()).collect())
+            .collect();
+        self.check_state(param_shapes, &shapes, iterations, epochs)?;
         self.state = state;
         self.iterations = iterations;
         self.epochs = epochs;

@@ -3,7 +3,8 @@
 use crate::error::{check_positive, CoreError, Result};
 
 /// How α changes during training.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Schedule {
     /// α constant.
     Constant { learning_rate: f64 },
