@@ -39,6 +39,19 @@ def check_positive_int(value: Any, name: str) -> int:
     return int(value)
 
 
+def check_extent(value: Any, name: str) -> int:
+    """A size (units, n_x): a positive integer of at most deepnet's limit, 2**24."""
+    from deepnet import _core
+
+    value = check_positive_int(value, name)
+    if value > _core.MAX_EXTENT:
+        raise ValueError(
+            f"{name}: expected a positive integer of at most {_core.MAX_EXTENT} (deepnet's "
+            f"limit for one layer or input size), got {value}"
+        )
+    return value
+
+
 def check_positive_float(value: Any, name: str) -> float:
     """A positive, finite real number."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -112,6 +125,12 @@ def as_float_array(
                 f"{name} contains NaN or inf (first at index {where}): expected finite values"
             )
     out = np.asarray(arr, dtype=dtype)
-    if out.dtype.kind == "f" and arr.dtype.kind != "f" and not np.isfinite(out).all():
-        raise ValueError(f"{name}: values overflow {dtype}")
+    # a converted copy (float64 -> float32, large integers) can overflow to inf: refuse it
+    # as NaN and inf are refused, instead of training on infinities
+    if out is not arr and not _all_finite(out):
+        biggest = float(np.max(np.abs(arr)))
+        raise ValueError(
+            f"{name}: values overflow {dtype} (largest magnitude {biggest:g}, {dtype} holds "
+            f"at most {float(np.finfo(dtype).max):g}): scale the data or use dtype='float64'"
+        )
     return out

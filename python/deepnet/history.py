@@ -13,6 +13,7 @@ STOP_REASONS = (
     "interrupted",
     "early_stopping",
     "callback",
+    "error",
 )
 
 
@@ -34,7 +35,10 @@ class History:
         ``"converged"`` (J changed by less than tol between two epochs) or ``"diverged"``
         (J or a parameter became NaN or inf), ``"interrupted"`` (Ctrl-C),
         ``"early_stopping"`` (`callbacks.EarlyStopping`) or ``"callback"`` (another callback
-        set ``model.stop_training``).
+        set ``model.stop_training``), or ``"error"`` (an exception, e.g. from a callback, ended
+        fit; it is in `error` and fit raised it).
+    error : Exception or None
+        The exception that ended fit, when ``stop_reason == "error"``.
     diverged_epoch : int or None
         The epoch in which training diverged; the parameters are those at the end of the
         epoch before it.
@@ -48,6 +52,7 @@ class History:
         self.epoch: list[int] = []
         self.stop_reason = "epochs"
         self.diverged_epoch: int | None = None
+        self.error: BaseException | None = None
 
     def _record(self, epoch: int, logs: dict[str, float]) -> None:
         self.epoch.append(epoch)

@@ -30,7 +30,7 @@ import numpy as np
 from deepnet import _core
 
 FORMAT = "deepnet"
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "1"  # read by src/model_file.rs, which validates every file
 
 
 def to_bytes(model: Any) -> bytes:
@@ -113,113 +113,30 @@ def _path(path: Any) -> str:
     return os.fspath(path)
 
 
-def _invalid(what: str) -> ValueError:
-    return ValueError(f"not a valid deepnet model file: {what}")
-
-
-def _field(d: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
-    if key not in d:
-        raise _invalid(f"the architecture has no {key!r}")
-    value = d[key]
-    if not isinstance(value, kind) or isinstance(value, bool) and kind in (int, float):
-        raise _invalid(f"architecture field {key!r} has the wrong type ({type(value).__name__})")
-    return value
-
-
 def from_bytes(data: bytes) -> Any:
-    """Rebuilds a model from `to_bytes` output (also how models unpickle)."""
+    """Rebuilds a model from `to_bytes` output (also how models unpickle).
+
+    The whole file is validated in Rust before anything is allocated: the architecture
+    against its schema and deepnet's size limits, every tensor's presence, dtype, shape and
+    values, the optimizer's state and counters, the random streams. Any failure is a
+    ValueError that starts with "not a valid deepnet model file:" and names the field.
+    """
     from deepnet import optimizers
-    from deepnet.layers import Dense, Dropout
+    from deepnet.layers import layer_from_spec
     from deepnet.model import Sequential
 
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"expected bytes, got {type(data).__name__}")
-    metadata, tensor_list = _core.safetensors_loads(bytes(data))
-    if metadata.get("format") != FORMAT:
-        raise _invalid(f"its metadata says format {metadata.get('format')!r}, not {FORMAT!r}")
-    if metadata.get("format_version") != FORMAT_VERSION:
-        raise _invalid(
-            f"format version {metadata.get('format_version')!r}; this deepnet reads "
-            f"{FORMAT_VERSION!r}"
-        )
+    net, arch_json = _core.Network.from_bytes(bytes(data))
+    # the architecture as Rust validated and re-serialized it: every field present and typed
+    arch = json.loads(arch_json)
     try:
-        arch = json.loads(metadata.get("architecture", ""))
-    except json.JSONDecodeError as err:
-        raise _invalid(f"the architecture is not valid JSON ({err})") from None
-    if not isinstance(arch, dict):
-        raise _invalid("the architecture is not a JSON object")
-    tensors = dict(tensor_list)
-    try:
-        layers = []
-        for spec in _field(arch, "layers", list):
-            if not isinstance(spec, dict):
-                raise _invalid("a layer spec is not a JSON object")
-            kind = spec.get("type")
-            if kind == "dense":
-                layers.append(
-                    Dense(
-                        _field(spec, "units", int),
-                        _field(spec, "activation", str),
-                        float(spec.get("l2", 0.0)),
-                    )
-                )
-            elif kind == "dropout":
-                layers.append(Dropout(_field(spec, "rate", (int, float))))
-            else:
-                raise _invalid(f"unknown layer type {kind!r}")
-        model = Sequential(
-            layers,
-            n_x=_field(arch, "n_x", int),
-            loss=_field(arch, "loss", str),
-            seed=_field(arch, "seed", int),
-            dtype=_field(arch, "dtype", str),
+        layers = [layer_from_spec(spec) for spec in arch["layers"]]
+        model = Sequential._from_network(
+            layers, net, arch["n_x"], arch["loss"], arch["seed"], arch["dtype"]
         )
-        expected_dtype = np.dtype(model.dtype)
-        used = set()
-        for l, layer in enumerate(model.layers):
-            for i, name in enumerate(layer.param_names):
-                key = f"layers.{l}.{name}"
-                if key not in tensors:
-                    raise _invalid(f"tensor {key!r} is missing")
-                value = tensors[key]
-                if value.dtype != expected_dtype:
-                    raise _invalid(f"tensor {key!r} is {value.dtype}, the model is {model.dtype}")
-                layer._set(i, value)
-                used.add(key)
-        opt_config = arch.get("optimizer")
-        if opt_config is not None:
-            if not isinstance(opt_config, dict):
-                raise _invalid("the optimizer is not a JSON object")
-            opt = optimizers.from_config(opt_config)
-            model._net.set_optimizer(opt.kind, opt.hyper(), opt.schedule_spec())
-            model.optimizer = opt
-            slots = model._net.optimizer_state()["slots"]
-            n_params = sum(len(layer.param_names) for layer in model.layers)
-            # the state exists once a step was taken: all of it, or none
-            present = slots and any(f"optimizer.0.{slot}" in tensors for slot in slots)
-            state = []
-            for p in range(n_params if present else 0):
-                arrays = []
-                for slot in slots:
-                    key = f"optimizer.{p}.{slot}"
-                    if key not in tensors:
-                        raise _invalid(f"tensor {key!r} is missing")
-                    arrays.append(tensors[key])
-                    used.add(key)
-                state.append(arrays)
-            model._net.set_optimizer_state(
-                _field(arch, "optimizer_iterations", int),
-                _field(arch, "optimizer_epochs", int),
-                state,
-            )
-        model._net.set_rng_states(_field(arch, "rng_states", list))
-        extra = sorted(set(tensors) - used)
-        if extra:
-            raise _invalid(f"unexpected tensors {extra[:5]}")
-    except ValueError as err:
-        if str(err).startswith("not a valid deepnet model file"):
-            raise
-        raise _invalid(str(err)) from None
-    except TypeError as err:
-        raise _invalid(str(err)) from None
+        if arch["optimizer"] is not None:
+            model.optimizer = optimizers.from_config(arch["optimizer"])
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"not a valid deepnet model file: {err}") from None
     return model

@@ -15,9 +15,9 @@ import numpy as np
 from deepnet import _core
 from deepnet._validation import (
     as_float_array,
+    check_extent,
     check_name,
     check_nonneg_float,
-    check_positive_int,
 )
 
 if TYPE_CHECKING:
@@ -25,12 +25,32 @@ if TYPE_CHECKING:
 
 ACTIVATIONS: tuple[str, ...] = tuple(_core.ACTIVATIONS)
 
+#: Layer classes by the ``"type"`` of their spec (the name model files store); a subclass
+#: registers itself by setting `kind`.
+LAYER_TYPES: dict[str, type[Layer]] = {}
+
+
+def layer_from_spec(spec: dict[str, Any]) -> Layer:
+    """The layer a spec describes (as `Layer.spec` returns it and model files store it)."""
+    config = dict(spec)
+    kind = config.pop("type", None)
+    if kind not in LAYER_TYPES:
+        raise ValueError(f"unknown layer type {kind!r}: expected one of {sorted(LAYER_TYPES)}")
+    return LAYER_TYPES[kind](**config)
+
 
 class Layer:
     """Base class: a block with a forward and a backward computation, owned by one model."""
 
     #: Parameter names, in the order the Rust layer stores them.
     param_names: tuple[str, ...] = ()
+    #: The spec's ``"type"``; set by each concrete layer, which registers it in LAYER_TYPES.
+    kind: str = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.kind:
+            LAYER_TYPES[cls.kind] = cls
 
     def __init__(self) -> None:
         self._model: Sequential | None = None
@@ -69,6 +89,7 @@ class Layer:
 
     def _set(self, i: int, value: Any) -> None:
         net = self._net()
+        self._model._check_writable()  # type: ignore[union-attr]
         name = self.param_names[i]
         expected = tuple(self._net().layer_info(self._index)["params"][i][1])
         arr = as_float_array(
@@ -135,10 +156,11 @@ class Dense(Layer):
     """
 
     param_names = ("W", "b")
+    kind = "dense"
 
     def __init__(self, units: int, activation: str = "linear", l2: float = 0.0) -> None:
         super().__init__()
-        self.units = check_positive_int(units, "Dense units")
+        self.units = check_extent(units, "Dense units")
         self.activation = check_name(activation, "Dense activation", ACTIVATIONS)
         self.l2 = check_nonneg_float(l2, "Dense l2")
 
@@ -188,6 +210,8 @@ class Dropout(Layer):
     >>> model.layers[1]
     Dropout(0.2)
     """
+
+    kind = "dropout"
 
     def __init__(self, rate: float) -> None:
         super().__init__()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Sequence
 from typing import Any, Callable
 
@@ -12,6 +14,7 @@ from deepnet import optimizers as _optimizers
 from deepnet._validation import (
     as_float_array,
     check_dtype_name,
+    check_extent,
     check_name,
     check_optional_nonneg_float,
     check_positive_int,
@@ -81,8 +84,13 @@ class Sequential:
         if loss is None:
             raise ValueError(f"loss: a loss is required, one of {list(LOSSES)}")
         self.loss = check_name(loss, "loss", LOSSES)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
+        if (
+            isinstance(seed, bool)
+            or not isinstance(seed, (int, np.integer))
+            or not 0 <= seed < 2**64
+        ):
+            big = " (a seed is below 2**64)" if isinstance(seed, (int, np.integer)) else ""
+            raise ValueError(f"seed: expected a non-negative integer, got {seed!r}{big}")
         self.seed = int(seed)
         self.dtype = check_dtype_name(dtype)
         self.layers = list(layers)
@@ -98,8 +106,11 @@ class Sequential:
         self.stop_training = False
         #: Why a callback stopped training (recorded in History.stop_reason).
         self.stop_reason: str | None = None
+        # the thread whose fit is running (None when none is): see _check_writable
+        self._fit_thread: int | None = None
+        self._fit_lock = threading.Lock()
         if n_x is not None:
-            self._build(check_positive_int(n_x, "n_x"))
+            self._build(check_extent(n_x, "n_x"))
 
     # -- building ---------------------------------------------------------------------------
 
@@ -109,10 +120,51 @@ class Sequential:
         return self._net is not None
 
     def _build(self, n_x: int) -> None:
-        self._net = _core.Network(
-            [layer.spec() for layer in self.layers], [n_x], self.loss, self.dtype, self.seed
-        )
+        specs = json.dumps([layer.spec() for layer in self.layers])
+        self._net = _core.Network(specs, [n_x], self.loss, self.dtype, self.seed)
         self.n_x = n_x
+
+    @classmethod
+    def _from_network(
+        cls, layers: list[Layer], net: Any, n_x: int, loss: str, seed: int, dtype: str
+    ) -> Sequential:
+        """A model around a network already built in Rust (from a model file)."""
+        model = cls(layers, loss=loss, seed=seed, dtype=dtype)
+        model._net, model.n_x = net, n_x
+        return model
+
+    # -- concurrency ------------------------------------------------------------------------
+
+    def _check_writable(self) -> None:
+        """Raises if another thread's fit is training this model: a change now would alter
+        that training. (Reads are guarded in Rust: they work between two epochs and raise
+        the same error during a training call.)"""
+        owner = self._fit_thread
+        if owner is not None and owner != threading.get_ident():
+            raise RuntimeError(
+                "the model is training in another thread (fit is running): wait for fit to "
+                "return before changing it"
+            )
+
+    def _begin_fit(self) -> None:
+        with self._fit_lock:
+            owner = self._fit_thread
+            if owner == threading.get_ident():
+                raise RuntimeError(
+                    "fit was called while this model's fit is running (from a callback?): "
+                    "a model trains one fit at a time; stop the outer fit instead "
+                    "(model.stop_training = True)"
+                )
+            if owner is not None:
+                raise RuntimeError(
+                    "the model is training in another thread (fit is running): a model trains "
+                    "one fit at a time"
+                )
+            self._fit_thread = threading.get_ident()
+
+    def _end_fit(self) -> None:
+        with self._fit_lock:
+            self._fit_thread = None
 
     @property
     def n_y(self) -> int:
@@ -123,7 +175,7 @@ class Sequential:
 
     def _ensure_built(self, X: np.ndarray) -> None:
         if not self.built:
-            self._build(X.shape[0])
+            self._build(check_extent(X.shape[0], "X rows (n_x)"))
 
     # -- input checks -----------------------------------------------------------------------
 
@@ -224,6 +276,7 @@ class Sequential:
 
     def set_weights(self, weights: list[Any]) -> None:
         """Replaces every parameter from a list as `get_weights` returns it."""
+        self._check_writable()
         weights = list(weights)
         expected = sum(len(layer.param_names) for layer in self.layers)
         if len(weights) != expected:
@@ -370,8 +423,45 @@ class Sequential:
         """
         from deepnet import callbacks as _callbacks
 
+        self._begin_fit()
+        try:
+            return self._fit(
+                _callbacks,
+                X,
+                Y,
+                epochs,
+                learning_rate,
+                batch_size,
+                shuffle,
+                target_cost,
+                tol,
+                verbose,
+                optimizer,
+                validation_data,
+                validation_split,
+                callbacks,
+            )
+        finally:
+            self._end_fit()
+
+    def _fit(
+        self,
+        _callbacks: Any,
+        X: Any,
+        Y: Any,
+        epochs: Any,
+        learning_rate: Any,
+        batch_size: Any,
+        shuffle: Any,
+        target_cost: Any,
+        tol: Any,
+        verbose: Any,
+        optimizer: Any,
+        validation_data: Any,
+        validation_split: Any,
+        callbacks: Any,
+    ) -> History:
         X, Y = self._xy(X, Y)
-        m = X.shape[1]
         epochs = check_positive_int(epochs, "epochs")
         target_cost = check_optional_nonneg_float(target_cost, "target_cost")
         tol = check_optional_nonneg_float(tol, "tol")
@@ -393,7 +483,7 @@ class Sequential:
                 raise TypeError(
                     f"callbacks[{i}]: expected a deepnet.callbacks.Callback, got {cb!r}"
                 )
-        self._net.set_optimizer(opt.kind, opt.hyper(), opt.schedule_spec())
+        self._net.set_optimizer(json.dumps(opt.config()))
         self.optimizer = opt
         params = {
             "epochs": epochs,
@@ -417,17 +507,35 @@ class Sequential:
             reporters.append(_callbacks.EpochLogger())
         cbs = _callbacks.CallbackList(reporters + user_callbacks, self, params)
         # Without per-epoch work (callbacks, validation) the whole training is one call into
-        # Rust; with it, one call per epoch.
-        chunk = 1 if (val is not None or reporters or user_callbacks) else epochs
+        # Rust; with it, one call per epoch. (A call takes at most 2**62 epochs, so any int
+        # is a valid limit.)
+        chunk = 1 if (val is not None or reporters or user_callbacks) else min(epochs, 2**62)
         has_penalty = any(getattr(layer, "l2", 0.0) for layer in self.layers)
         self.stop_training, self.stop_reason = False, None
+        epochs_before = self._net.optimizer_counters[1]
         done, previous = 0, None
+
+        def record(costs: list[float], penalties: list[float], accuracies: list[float]) -> None:
+            nonlocal done
+            for i, cost in enumerate(costs):
+                done += 1
+                logs: dict[str, float] = {"cost": cost}
+                if has_penalty:
+                    logs["data_cost"] = cost - penalties[i]
+                if accuracies:
+                    logs["accuracy"] = accuracies[i]
+                if val is not None:
+                    logs.update(self._validation_logs(*val))
+                history._record(done, logs)
+                if chunk == 1:
+                    cbs.on_epoch_end(done, logs)
+
         cbs.on_train_begin()
         try:
             while done < epochs:
                 if chunk == 1:
                     cbs.on_epoch_begin(done + 1)
-                costs, penalties, accuracies, stop = self._net.fit(
+                costs, penalties, accuracies, stop, raised = self._net.fit(
                     X,
                     Y,
                     min(chunk, epochs - done),
@@ -437,18 +545,12 @@ class Sequential:
                     tol,
                     previous,
                 )
-                for i, cost in enumerate(costs):
-                    done += 1
-                    logs: dict[str, float] = {"cost": cost}
-                    if has_penalty:
-                        logs["data_cost"] = cost - penalties[i]
-                    if accuracies:
-                        logs["accuracy"] = accuracies[i]
-                    if val is not None:
-                        logs.update(self._validation_logs(*val))
-                    history._record(done, logs)
-                    if chunk == 1:
-                        cbs.on_epoch_end(done, logs)
+                if raised is not None:
+                    # a signal handler raised during the call (Ctrl-C): keep the epochs it
+                    # completed, then raise
+                    record(costs, penalties, accuracies)
+                    raise raised
+                record(costs, penalties, accuracies)
                 if costs:
                     previous = costs[-1]
                 if stop == "diverged":
@@ -457,21 +559,50 @@ class Sequential:
                     if chunk == 1:
                         cbs.on_epoch_end(done + 1, {"cost": float("nan"), "diverged": True})
                     break
-                if stop == "interrupted":
-                    raise KeyboardInterrupt
                 if stop != "epochs":
                     history.stop_reason = stop
                     break
                 if self.stop_training:
-                    history.stop_reason = self.stop_reason or "callback"
+                    reason = self.stop_reason
+                    if reason is not None and not isinstance(reason, str):
+                        raise TypeError(
+                            f"model.stop_reason: a callback set {reason!r}; expected a str "
+                            "(or None for 'callback')"
+                        )
+                    history.stop_reason = reason or "callback"
                     break
         except KeyboardInterrupt:
-            # the model is consistent: every layer was updated by the same complete steps
+            # The model is consistent: every layer was updated by the same complete steps.
+            # The interrupt may have come after a Rust call returned and before its epochs
+            # were recorded: the optimizer's epoch count says how many were applied.
+            self._record_missing(history, epochs_before, has_penalty)
             history.stop_reason = "interrupted"
+            raise
+        except Exception as err:
+            history.stop_reason = "error"
+            history.error = err
             raise
         finally:
             cbs.on_train_end()
         return history
+
+    def _record_missing(self, history: History, epochs_before: int, has_penalty: bool) -> None:
+        """Records the epochs that Rust applied in this fit but History does not hold yet
+        (they are the last ones of the last Rust call)."""
+        applied = self._net.optimizer_counters[1] - epochs_before
+        missing = applied - len(history.history.get("cost", []))
+        last = self._net.last_fit()
+        if missing <= 0 or last is None:
+            return
+        costs, penalties, accuracies, _ = last
+        start = len(costs) - missing
+        for i in range(max(start, 0), len(costs)):
+            logs: dict[str, float] = {"cost": costs[i]}
+            if has_penalty:
+                logs["data_cost"] = costs[i] - penalties[i]
+            if accuracies:
+                logs["accuracy"] = accuracies[i]
+            history._record(len(history.history.get("cost", [])) + 1, logs)
 
     def _validation(
         self, X: np.ndarray, Y: np.ndarray, data: Any, split: Any

@@ -135,6 +135,16 @@ def loss_gradient(Y_hat: Any, Y: Any, loss: str) -> np.ndarray:
     return _core.loss_and_gradient(*_arrays(_dtype_of(Y_hat), Y_hat=Y_hat, Y=Y), loss)[1]
 
 
+def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two arrays share memory (exactly, unless that is too costly to decide)."""
+    if not np.may_share_memory(a, b):
+        return False
+    try:
+        return bool(np.shares_memory(a, b, max_work=100_000))
+    except Exception:  # numpy's TooHardError: assume the worst
+        return True
+
+
 def update(param: np.ndarray, grad: Any, learning_rate: float) -> None:
     """(16)–(17) in place: ``param -= learning_rate * grad``.
 
@@ -147,7 +157,18 @@ def update(param: np.ndarray, grad: Any, learning_rate: float) -> None:
             f"{type(param).__name__}"
             + (f" of dtype {param.dtype}" if isinstance(param, np.ndarray) else "")
         )
+    if not param.flags.writeable:
+        raise TypeError(
+            "param: expected a writeable numpy array, got a read-only one (not writeable), which "
+            "cannot be updated in place; a layer's W and b are read-only copies: update a copy, "
+            "then assign it back with layer.W = W"
+        )
     learning_rate = check_positive_float(learning_rate, "learning_rate")
+    if isinstance(grad, np.ndarray) and _overlap(param, grad):
+        raise ValueError(
+            "grad: the array shares memory with param, so updating param would change grad "
+            "while it is read: pass a copy (grad.copy())"
+        )
     grad = as_float_array(grad, "grad", param.dtype.name, param.ndim)
     if grad.shape != param.shape:
         raise ValueError(f"grad: expected shape {param.shape} (that of param), got {grad.shape}")

@@ -109,6 +109,7 @@ def per_example_gradients(
             if l > 0:
                 da = params[l][0].T @ dz  # (7), not for the first layer
     # the L2 penalty (λ/2)‖W‖² adds λ W to (12); it does not depend on the examples
-    return [
+    per_dense = iter(
         (dW / m + layer.l2 * W, db / m) for (dW, db), (W, _), layer in zip(grads, params, dense)
-    ]
+    )
+    return [next(per_dense) if layer.param_names else () for layer in model.layers]
