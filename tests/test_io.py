@@ -120,7 +120,7 @@ def test_foreign_safetensors_and_bad_metadata(tmp_path):
         ({"format": "deepnet", "format_version": "1", "architecture": "[1]"}, "not a JSON object"),
         (
             {"format": "deepnet", "format_version": "1", "architecture": json.dumps({"n_x": 3})},
-            "has no 'layers'",
+            "the architecture has no '(loss|layers)'",
         ),
     ]
     for metadata, message in cases:
