@@ -54,8 +54,36 @@ pub fn to_safetensors(
                 .map_err(|e| CoreError::Value(format!("tensor {name:?}: {e}")))
         })
         .collect::<Result<Vec<_>>>()?;
-    safetensors::serialize(views, Some(metadata))
-        .map_err(|e| CoreError::Value(format!("could not write the model file: {e}")))
+    let mut bytes = safetensors::serialize(views, Some(metadata))
+        .map_err(|e| CoreError::Value(format!("could not write the model file: {e}")))?;
+    sort_header(&mut bytes);
+    Ok(bytes)
+}
+
+/// Rewrites the header with its keys sorted (the metadata arrives as a `HashMap`, whose order
+/// changes from map to map), so that the same model always gives the same bytes. Same keys and
+/// values, so the same length: the data offsets stay valid.
+fn sort_header(bytes: &mut [u8]) {
+    let Some(len) = bytes
+        .first_chunk::<8>()
+        .and_then(|n| usize::try_from(u64::from_le_bytes(*n)).ok())
+    else {
+        return;
+    };
+    let Some(header) = bytes.get_mut(8..8 + len) else {
+        return;
+    };
+    // serde_json's Map is a BTreeMap: parsing and writing back sorts every object's keys
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(header.trim_ascii_end()) else {
+        return;
+    };
+    let Ok(sorted) = serde_json::to_vec(&value) else {
+        return;
+    };
+    if sorted.len() <= header.len() {
+        header[..sorted.len()].copy_from_slice(&sorted);
+        header[sorted.len()..].fill(b' '); // safetensors pads headers with spaces
+    }
 }
 
 /// A model file's contents: its string metadata and its named tensors, sorted by name.
@@ -155,6 +183,16 @@ mod tests {
         ];
         let meta = HashMap::from([("format".to_string(), "deepnet".to_string())]);
         let bytes = to_safetensors(&tensors, meta.clone()).unwrap();
+        let mut many = meta.clone();
+        for k in 0..20 {
+            many.insert(format!("key{k}"), k.to_string());
+        }
+        assert_eq!(
+            to_safetensors(&tensors, many.clone()).unwrap(),
+            // another map of the same entries: another random iteration order
+            to_safetensors(&tensors, many.into_iter().collect()).unwrap(),
+            "the same contents give the same bytes"
+        );
         let (m, t) = from_safetensors(&bytes).unwrap();
         assert_eq!((m, t), (meta, tensors));
         assert!(from_safetensors(&[]).is_err());

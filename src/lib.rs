@@ -17,6 +17,7 @@ pub mod network;
 pub mod optimizers;
 pub mod rng;
 pub mod scalar;
+mod schema;
 
 #[cfg(feature = "python")]
 mod python;

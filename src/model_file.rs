@@ -80,6 +80,7 @@ impl<'a> ModelFile<'a> {
         if bytes.is_empty() {
             return Err(invalid("the file is empty"));
         }
+        check_header(bytes)?;
         let tensors = SafeTensors::deserialize(bytes).map_err(invalid)?;
         let (_, header) = SafeTensors::read_metadata(bytes).map_err(invalid)?;
         let metadata: HashMap<String, String> = header.metadata().clone().unwrap_or_default();
@@ -100,14 +101,14 @@ impl<'a> ModelFile<'a> {
         let json = metadata
             .get("architecture")
             .ok_or_else(|| invalid("the metadata has no \"architecture\""))?;
+        // valid JSON first, so that every later error is about a field, with its path
+        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(json) {
+            return Err(invalid(format_args!(
+                "the architecture is not valid JSON ({e})"
+            )));
+        }
         if !json.trim_start().starts_with('{') {
-            return Err(
-                if serde_json::from_str::<serde::de::IgnoredAny>(json).is_ok() {
-                    invalid("the architecture is not a JSON object")
-                } else {
-                    invalid("the architecture is not valid JSON")
-                },
-            );
+            return Err(invalid("the architecture is not a JSON object"));
         }
         let mut de = serde_json::Deserializer::from_str(json);
         let architecture: Architecture =
@@ -276,6 +277,76 @@ impl<'a> ModelFile<'a> {
     }
 }
 
+/// The safetensors crate's own limit on the header's size.
+const MAX_HEADER_BYTES: usize = 100_000_000;
+
+/// Checks the safetensors header entry by entry before the safetensors crate reads it, so that
+/// an error names the tensor and the field (the crate's messages name neither): the header's
+/// length, and each tensor's dtype, shape (checked arithmetic) and data offsets. The crate
+/// then checks the rest (offsets contiguous, no overlap, the data's length).
+fn check_header(bytes: &[u8]) -> Result<()> {
+    let Some((len, rest)) = bytes.split_first_chunk::<8>() else {
+        return Err(invalid(format_args!(
+            "{} bytes are too few for a safetensors header",
+            bytes.len()
+        )));
+    };
+    let len = u64::from_le_bytes(*len);
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|&n| n <= rest.len() && n <= MAX_HEADER_BYTES)
+        .ok_or_else(|| {
+            invalid(format_args!(
+                "the header length field says {len} bytes; the file has {} after it (and \
+                 headers are at most {MAX_HEADER_BYTES})",
+                rest.len()
+            ))
+        })?;
+    let data_len = (rest.len() - len) as u64;
+    let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&rest[..len])
+        .map_err(|e| {
+        invalid(format_args!(
+            "the safetensors header is not a JSON object ({e})"
+        ))
+    })?;
+    for (name, entry) in header.iter().filter(|(name, _)| *name != "__metadata__") {
+        let field = |what: &str| invalid(format_args!("tensor '{name}': {what}"));
+        let get = |key: &str| entry.as_object().and_then(|o| o.get(key));
+        let size: u64 = match get("dtype").and_then(|d| d.as_str()) {
+            Some("F32") => 4,
+            Some("F64") => 8,
+            Some(other) => {
+                return Err(field(&format!(
+                    "dtype '{}' is not F32 or F64 (the float types of deepnet files)",
+                    other.chars().take(20).collect::<String>()
+                )))
+            }
+            None => return Err(field("dtype: expected a name such as \"F32\"")),
+        };
+        let shape = get("shape")
+            .and_then(|s| s.as_array())
+            .and_then(|s| s.iter().map(|d| d.as_u64()).collect::<Option<Vec<u64>>>())
+            .ok_or_else(|| field("shape: expected a list of non-negative integers"))?;
+        let nbytes = shape
+            .iter()
+            .try_fold(size, |acc, &d| acc.checked_mul(d))
+            .ok_or_else(|| field(&format!("shape {shape:?} is too large")))?;
+        let offsets = get("data_offsets")
+            .and_then(|s| s.as_array())
+            .and_then(|s| s.iter().map(|d| d.as_u64()).collect::<Option<Vec<u64>>>())
+            .filter(|o| o.len() == 2)
+            .ok_or_else(|| field("data_offsets: expected [begin, end]"))?;
+        let (begin, end) = (offsets[0], offsets[1]);
+        if begin > end || end > data_len || end - begin != nbytes {
+            return Err(field(&format!(
+                "data_offsets [{begin}, {end}] do not hold its {nbytes} bytes within the \
+                 file's {data_len} bytes of data"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// A shape as Python prints it: (2, 3), (4,).
 fn tuple(shape: &[usize]) -> String {
     match shape {
@@ -312,12 +383,9 @@ fn quoted(value: Option<&str>) -> String {
 fn architecture_error(e: serde_path_to_error::Error<serde_json::Error>) -> CoreError {
     let path = e.path().to_string();
     let inner = e.into_inner();
+    // the JSON itself was checked first, so this is about a field (serde_json reports some
+    // type errors, a number where a name belongs, as syntax errors)
     let message = inner.to_string();
-    if inner.is_syntax() || inner.is_eof() {
-        return invalid(format_args!(
-            "the architecture is not valid JSON ({message})"
-        ));
-    }
     if path == "." {
         if let Some(field) = message
             .strip_prefix("missing field `")

@@ -977,6 +977,58 @@ mod tests {
     }
 
     #[test]
+    fn rollback_restores_parameters_optimizer_and_streams() {
+        // what a failed fit call relies on to leave the network as it was
+        let x = array![[0.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 1.0]].into_dyn();
+        let y = array![[0.0, 1.0, 1.0, 0.0]];
+        let mut net = xor_net(3);
+        net.set_optimizer(
+            Optimizer::new(
+                crate::optimizers::OptimizerKind::Adam {
+                    beta1: 0.9,
+                    beta2: 0.999,
+                    eps: 1e-8,
+                },
+                crate::optimizers::Schedule::Constant {
+                    learning_rate: 0.01,
+                },
+            )
+            .unwrap(),
+        );
+        let options = FitOptions {
+            epochs: 3,
+            batch_size: 2,
+            shuffle: true,
+            target_cost: None,
+            tol: None,
+            previous_cost: None,
+        };
+        net.fit(x.view(), y.view(), &options, &mut || false)
+            .unwrap();
+        let saved = net.checkpoint();
+        let before = (net.predict(x.view()).unwrap(), net.rng_states());
+        net.fit(x.view(), y.view(), &options, &mut || false)
+            .unwrap();
+        assert_ne!(net.predict(x.view()).unwrap(), before.0);
+        net.rollback(&saved);
+        assert_eq!((net.predict(x.view()).unwrap(), net.rng_states()), before);
+        assert_eq!(net.optimizer().iterations(), 6);
+        // and training from there repeats the same steps, bit for bit
+        let mut again = xor_net(3);
+        again.set_optimizer(net.optimizer().clone());
+        again.rollback(&saved);
+        net.fit(x.view(), y.view(), &options, &mut || false)
+            .unwrap();
+        again
+            .fit(x.view(), y.view(), &options, &mut || false)
+            .unwrap();
+        assert_eq!(
+            net.predict(x.view()).unwrap(),
+            again.predict(x.view()).unwrap()
+        );
+    }
+
+    #[test]
     fn learns_xor_with_full_batch_gradient_descent() {
         let x = array![[0.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 1.0]].into_dyn();
         let y = array![[0.0, 1.0, 1.0, 0.0]];

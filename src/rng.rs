@@ -44,7 +44,8 @@ impl RngState {
                 hex.chars().take(120).collect::<String>()
             ))
         };
-        if hex.len() != 112 || !hex.is_ascii() {
+        // from_str_radix alone would accept a sign ('+') inside a field
+        if hex.len() != 112 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad());
         }
         let mut seed = [0u8; 32];

@@ -124,7 +124,8 @@ def as_float_array(
             raise ValueError(
                 f"{name} contains NaN or inf (first at index {where}): expected finite values"
             )
-    out = np.asarray(arr, dtype=dtype)
+    with np.errstate(over="ignore"):  # an overflow is reported below, as a ValueError
+        out = np.asarray(arr, dtype=dtype)
     # a converted copy (float64 -> float32, large integers) can overflow to inf: refuse it
     # as NaN and inf are refused, instead of training on infinities
     if out is not arr and not _all_finite(out):

@@ -23,7 +23,7 @@ def gradient_check(model: Sequential, X: Any, Y: Any, epsilon: float = 1e-6) -> 
     ----------
     model : Sequential
     X : array of shape (n_x, m)
-    Y : array of shape (n_y, m)
+    Y : array of shape (n_y, m), or integer class labels of shape (m,)
     epsilon : float, default 1e-6
 
     Returns
@@ -41,8 +41,8 @@ def gradient_check(model: Sequential, X: Any, Y: Any, epsilon: float = 1e-6) -> 
     True
     """
     m64 = model.copy(dtype="float64")
-    X = np.asarray(X, dtype=np.float64)
-    Y = np.asarray(Y, dtype=np.float64)
+    # what the model accepts (integer labels too), with the model's messages
+    X, Y = m64._xy(X, Y)
     analytic = [g for pair in m64.gradients(X, Y) for g in pair]
     numeric = []
     for layer in m64.layers:

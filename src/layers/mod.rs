@@ -11,9 +11,11 @@ pub mod dropout;
 pub use dense::Dense;
 pub use dropout::Dropout;
 
-use serde::de::{DeserializeOwned, Error as _};
+use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
+
+use crate::schema::{config, take_tag};
 
 use crate::activation::Activation;
 use crate::error::{CoreError, Result};
@@ -60,35 +62,11 @@ struct DropoutConfig {
     rate: f64,
 }
 
-/// Deserializes a layer's config from the spec's fields (the tag removed), with the failing
-/// field's name in the error.
-fn config<T: DeserializeOwned, E: serde::de::Error>(
-    fields: Map<String, Value>,
-) -> std::result::Result<T, E> {
-    serde_path_to_error::deserialize(Value::Object(fields)).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path == "." {
-            E::custom(inner)
-        } else {
-            E::custom(format!("{path}: {inner}"))
-        }
-    })
-}
-
 /// The registry: a spec's `"type"` → its config struct → the [`LayerSpec`].
 impl<'de> Deserialize<'de> for LayerSpec {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
         let mut fields = Map::<String, Value>::deserialize(deserializer)?;
-        let kind = match fields.remove("type") {
-            Some(Value::String(kind)) => kind,
-            Some(other) => {
-                return Err(D::Error::custom(format!(
-                    "type: expected a layer type name, got {other}"
-                )))
-            }
-            None => return Err(D::Error::custom("missing field `type`")),
-        };
+        let kind = take_tag(&mut fields)?;
         match kind.as_str() {
             "dense" => {
                 let c: DenseConfig = config(fields)?;

@@ -1,10 +1,16 @@
 //! Learning-rate schedules: α as a function of the update step and the epoch.
 
-use crate::error::{check_positive, CoreError, Result};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
 
-/// How α changes during training.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+use crate::error::{check_positive, CoreError, Result};
+use crate::schema::{config, take_tag};
+
+/// How α changes during training. Serialized with a `"type"` tag:
+/// `{"type": "step_decay", "initial_learning_rate": 0.1, "drop": 0.5, "epochs_per_drop": 10}`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum Schedule {
     /// α constant.
     Constant { learning_rate: f64 },
@@ -22,6 +28,65 @@ pub enum Schedule {
         decay_steps: u64,
         staircase: bool,
     },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConstantConfig {
+    learning_rate: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepDecayConfig {
+    initial_learning_rate: f64,
+    drop: f64,
+    epochs_per_drop: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExponentialDecayConfig {
+    initial_learning_rate: f64,
+    decay_rate: f64,
+    decay_steps: u64,
+    staircase: bool,
+}
+
+/// The `"type"` tag picks the config struct, whose errors name the field.
+impl<'de> Deserialize<'de> for Schedule {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let mut fields = Map::<String, Value>::deserialize(deserializer)?;
+        match take_tag::<D::Error>(&mut fields)?.as_str() {
+            "constant" => {
+                let c: ConstantConfig = config(fields)?;
+                Ok(Schedule::Constant {
+                    learning_rate: c.learning_rate,
+                })
+            }
+            "step_decay" => {
+                let c: StepDecayConfig = config(fields)?;
+                Ok(Schedule::StepDecay {
+                    initial_learning_rate: c.initial_learning_rate,
+                    drop: c.drop,
+                    epochs_per_drop: c.epochs_per_drop,
+                })
+            }
+            "exponential_decay" => {
+                let c: ExponentialDecayConfig = config(fields)?;
+                Ok(Schedule::ExponentialDecay {
+                    initial_learning_rate: c.initial_learning_rate,
+                    decay_rate: c.decay_rate,
+                    decay_steps: c.decay_steps,
+                    staircase: c.staircase,
+                })
+            }
+            other => Err(D::Error::custom(format!(
+                "type: unknown schedule {other:?}, expected \"constant\", \"step_decay\" or \
+                 \"exponential_decay\""
+            ))),
+        }
+    }
 }
 
 impl Schedule {
