@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use deepnet::layers::dense;
-use deepnet::{matmul, sgd_update, Activation, LayerSpec, Loss, Network};
+use deepnet::{matmul, sgd_update, Activation, DenseConfig, LayerSpec, Loss, Network};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayD};
 
@@ -27,21 +27,21 @@ fn mnist_net() -> Network<f32> {
     Network::new(
         &[SIZES[0]],
         &[
-            LayerSpec::Dense {
+            LayerSpec::Dense(DenseConfig {
                 units: SIZES[1],
                 activation: Activation::Relu,
                 l2: 0.0,
-            },
-            LayerSpec::Dense {
+            }),
+            LayerSpec::Dense(DenseConfig {
                 units: SIZES[2],
                 activation: Activation::Relu,
                 l2: 0.0,
-            },
-            LayerSpec::Dense {
+            }),
+            LayerSpec::Dense(DenseConfig {
                 units: SIZES[3],
                 activation: Activation::Softmax,
                 l2: 0.0,
-            },
+            }),
         ],
         Loss::CategoricalCrossentropy,
         0,

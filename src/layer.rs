@@ -26,33 +26,47 @@ pub enum Upstream<'a, F> {
     DZ(ArrayViewD<'a, F>),
 }
 
-/// A trainable building block. `Send + Sync` so the network can run with the GIL released.
+/// A building block of figures 4–5. `Send + Sync` so the network can run with the GIL
+/// released. Only `forward`, `backward` and the two views of their results are required; a
+/// layer without parameters (pooling, flatten, dropout) keeps every parameter default, and only
+/// a layer whose output is an activation g(Z) reports g and Z (for the loss's shortcut).
 pub trait Layer<F: Float>: Send + Sync {
     /// The layer type, as in the Python API ("dense").
     fn kind(&self) -> &'static str;
-    /// g^[l].
-    fn activation(&self) -> Activation;
     /// Shape of one example's input (without the m axis), e.g. `[n^[l-1]]`.
     fn input_shape(&self) -> &[usize];
     /// Shape of one example's output (without the m axis), e.g. `[n^[l]]`.
     fn output_shape(&self) -> &[usize];
     /// Names of the parameters in the order of [`Layer::params`] (`["W", "b"]`).
-    fn param_names(&self) -> &'static [&'static str];
+    fn param_names(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// The parameters, in the lecture's shapes.
-    fn params(&self) -> Vec<ArrayViewD<'_, F>>;
+    fn params(&self) -> Vec<ArrayViewD<'_, F>> {
+        Vec::new()
+    }
     /// Replaces parameter `index` by `value` (which must have its shape).
-    fn set_param(&mut self, index: usize, value: ArrayViewD<F>) -> Result<()>;
+    fn set_param(&mut self, index: usize, _value: ArrayViewD<F>) -> Result<()> {
+        Err(CoreError::Value(format!(
+            "a {} layer has {} parameters, got index {index}",
+            self.kind(),
+            self.param_names().len()
+        )))
+    }
     /// The gradients of the last backward pass, in the order and shapes of the parameters.
-    fn grads(&self) -> Vec<ArrayViewD<'_, F>>;
-    /// Draws fresh parameters from `rng`.
-    fn initialize(&mut self, rng: &mut ChaCha8Rng);
-    /// Forward pass over a batch: computes and caches Z^[l] and A^[l]. `training` is true in
-    /// the training steps of `fit` and false in predict/cost/gradients (dropout is off then).
+    fn grads(&self) -> Vec<ArrayViewD<'_, F>> {
+        Vec::new()
+    }
+    /// Draws fresh parameters (or a random stream) from `rng`.
+    fn initialize(&mut self, _rng: &mut ChaCha8Rng) {}
+    /// Forward pass over a batch: computes and caches what backward needs and A^[l].
+    /// `training` is true in the training steps of `fit` and false in predict/cost/gradients
+    /// (dropout is off then).
     fn forward(&mut self, a_prev: ArrayViewD<F>, training: bool) -> Result<()>;
-    /// Z^[l] of the last forward pass.
-    fn z(&self) -> ArrayViewD<'_, F>;
-    /// A^[l] of the last forward pass.
-    fn a(&self) -> ArrayViewD<'_, F>;
+    /// A^[l] of the last forward pass, given the A^[l-1] that pass received: most layers
+    /// return their own workspace; one that only reshapes (flatten) returns a view of its
+    /// input, so it copies nothing.
+    fn output<'a>(&'a self, a_prev: ArrayViewD<'a, F>) -> ArrayViewD<'a, F>;
     /// Backward pass over the batch of the last forward pass: parameter gradients and, if
     /// `need_da_prev` (every layer but the first), dA^[l-1].
     fn backward(
@@ -61,11 +75,22 @@ pub trait Layer<F: Float>: Send + Sync {
         upstream: Upstream<'_, F>,
         need_da_prev: bool,
     ) -> Result<()>;
-    /// dA^[l-1] of the last backward pass.
-    fn da_prev(&self) -> ArrayViewD<'_, F>;
+    /// dA^[l-1] of the last backward pass, given the dA^[l] that pass received (a reshaping
+    /// layer returns a view of it).
+    fn input_grad<'a>(&'a self, upstream: ArrayViewD<'a, F>) -> ArrayViewD<'a, F>;
     /// Calls `f(parameter, gradient)` for every parameter: what an optimizer step needs,
     /// without allocating.
-    fn for_each_param_grad(&mut self, f: &mut dyn FnMut(ArrayViewMutD<'_, F>, ArrayViewD<'_, F>));
+    fn for_each_param_grad(&mut self, _f: &mut dyn FnMut(ArrayViewMutD<'_, F>, ArrayViewD<'_, F>)) {
+    }
+    /// g^[l], for a layer whose output is A = g(Z) (dense, convolution):
+    /// lets a paired loss start backward from dZ^[L] (softmax with cross-entropy).
+    fn output_activation(&self) -> Option<Activation> {
+        None
+    }
+    /// Z^[l] of the last forward pass, for a layer that has [`Layer::output_activation`].
+    fn z(&self) -> Option<ArrayViewD<'_, F>> {
+        None
+    }
     /// The layer's share of the L2 penalty added to J: (λ/2)·‖W‖² (0 without L2).
     fn penalty(&self) -> f64 {
         0.0

@@ -25,7 +25,17 @@ mod python;
 pub use activation::Activation;
 pub use error::{CoreError, Result};
 pub use layer::{Layer, Upstream, Workspace};
-pub use layers::{Dense, Dropout, LayerPlan, LayerSpec};
+pub use layers::conv::{Conv, Conv1DConfig, Conv2DConfig, ConvConfig, ConvGeometry};
+pub use layers::recurrent::{
+    Bidirectional, BidirectionalConfig, Cell, GruConfig, LstmConfig, Recurrent, RecurrentSpec,
+    SimpleRnnConfig,
+};
+pub use layers::{
+    AveragePooling1DConfig, AveragePooling2DConfig, Dense, DenseConfig, Dropout, DropoutConfig,
+    Flatten, FlattenConfig, GlobalAveragePooling1DConfig, GlobalAveragePooling2DConfig,
+    GlobalMaxPooling1DConfig, GlobalMaxPooling2DConfig, LayerConfig, LayerPlan, LayerSpec,
+    MaxPooling1DConfig, MaxPooling2DConfig, Pooling,
+};
 pub use loss::Loss;
 pub use model_file::{Architecture, ModelFile};
 pub use network::{Checkpoint, EpochEnd, EpochReport, FitOptions, FitReport, Network, StopReason};

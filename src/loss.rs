@@ -63,13 +63,15 @@ impl Loss {
     }
 
     /// Cross-entropies take log ŷ, so the output layer must produce probabilities.
-    pub fn check_output_activation(self, act: Activation) -> Result<()> {
-        if self.is_classification() && !matches!(act, Activation::Sigmoid | Activation::Softmax) {
+    pub fn check_output_activation(self, act: Option<Activation>) -> Result<()> {
+        if self.is_classification()
+            && !matches!(act, Some(Activation::Sigmoid | Activation::Softmax))
+        {
             return Err(CoreError::Value(format!(
                 "loss {:?} needs outputs in (0, 1): the last layer's activation must be \
                  \"sigmoid\" or \"softmax\", got {:?}",
                 self.name(),
-                act.name()
+                act.map_or("none (a layer without activation)", |a| a.name())
             )));
         }
         Ok(())
@@ -359,12 +361,14 @@ mod tests {
     #[test]
     fn cross_entropy_requires_probability_outputs() {
         assert!(Loss::BinaryCrossentropy
-            .check_output_activation(Activation::Relu)
+            .check_output_activation(Some(Activation::Relu))
             .is_err());
         assert!(Loss::CategoricalCrossentropy
-            .check_output_activation(Activation::Softmax)
+            .check_output_activation(Some(Activation::Softmax))
             .is_ok());
-        assert!(Loss::Mse.check_output_activation(Activation::Tanh).is_ok());
+        assert!(Loss::Mse
+            .check_output_activation(Some(Activation::Tanh))
+            .is_ok());
         assert!(Loss::from_name("hinge").is_err());
     }
 }

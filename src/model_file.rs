@@ -26,8 +26,10 @@ use crate::rng::RngState;
 
 /// The `format` metadata value of a deepnet model file.
 pub const FORMAT: &str = "deepnet";
-/// The `format_version` this deepnet writes and reads.
-pub const FORMAT_VERSION: &str = "1";
+/// The `format_version` this deepnet writes: 2 stores `input_shape` (any number of axes).
+pub const FORMAT_VERSION: &str = "2";
+/// The versions this deepnet reads: 1 (deepnet 0.1, dense networks with `n_x`) and 2.
+pub const READABLE_VERSIONS: [&str; 2] = ["1", "2"];
 
 /// The float type a model computes in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,7 +47,12 @@ pub struct Architecture {
     /// The deepnet that wrote the file (informative).
     #[serde(default)]
     pub deepnet_version: Option<String>,
-    pub n_x: usize,
+    /// Shape of one example's input (format 2), e.g. `[1, 40]` for signals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_shape: Option<Vec<usize>>,
+    /// The number of inputs of a dense network (format 1); read as `input_shape = [n_x]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_x: Option<usize>,
     pub loss: Loss,
     pub seed: u64,
     pub dtype: DType,
@@ -59,6 +66,21 @@ pub struct Architecture {
     pub optimizer_iterations: Option<u64>,
     #[serde(default)]
     pub optimizer_epochs: Option<u64>,
+}
+
+impl Architecture {
+    /// One example's input shape: `input_shape`, or `[n_x]` in a version-1 file; exactly one
+    /// of the two.
+    pub fn input_shape(&self) -> Result<Vec<usize>> {
+        match (&self.input_shape, self.n_x) {
+            (Some(shape), None) => Ok(shape.clone()),
+            (None, Some(n_x)) => Ok(vec![n_x]),
+            (Some(_), Some(_)) => Err(invalid("architecture: give input_shape or n_x, not both")),
+            (None, None) => Err(invalid(
+                "the architecture has no 'input_shape' (nor 'n_x', as version-1 files have)",
+            )),
+        }
+    }
 }
 
 fn invalid(what: impl std::fmt::Display) -> CoreError {
@@ -92,9 +114,9 @@ impl<'a> ModelFile<'a> {
             )));
         }
         let version = metadata.get("format_version").map(String::as_str);
-        if version != Some(FORMAT_VERSION) {
+        if !version.is_some_and(|v| READABLE_VERSIONS.contains(&v)) {
             return Err(invalid(format_args!(
-                "format version {}; this deepnet reads '{FORMAT_VERSION}'",
+                "format version {}; this deepnet reads {READABLE_VERSIONS:?}",
                 quoted(version)
             )));
         }
@@ -111,13 +133,21 @@ impl<'a> ModelFile<'a> {
             return Err(invalid("the architecture is not a JSON object"));
         }
         let mut de = serde_json::Deserializer::from_str(json);
-        let architecture: Architecture =
+        let mut architecture: Architecture =
             serde_path_to_error::deserialize(&mut de).map_err(architecture_error)?;
         de.end()
             .map_err(|e| invalid(format_args!("architecture: {e}")))?;
+        // one form from here on (a version-1 file's n_x becomes input_shape)
+        let input_shape = architecture.input_shape()?;
+        let field = match architecture.n_x {
+            Some(n_x) => format!("n_x = {n_x}"),
+            None => format!("input_shape = {input_shape:?}"),
+        };
+        architecture.input_shape = Some(input_shape.clone());
+        architecture.n_x = None;
         let arch = &architecture;
-        let plans = Network::<f32>::plan(&[arch.n_x], &arch.layers, arch.loss)
-            .map_err(|e| invalid(format_args!("architecture (n_x = {}): {e}", arch.n_x)))?;
+        let plans = Network::<f32>::plan(&input_shape, &arch.layers, arch.loss)
+            .map_err(|e| invalid(format_args!("architecture ({field}): {e}")))?;
         let mut file = ModelFile {
             architecture,
             tensors,
@@ -243,7 +273,7 @@ impl<'a> ModelFile<'a> {
     /// schedule, state, counters) and random streams. `F` must be the file's dtype.
     pub fn build<F: TensorElement>(&self) -> Result<Network<F>> {
         let arch = &self.architecture;
-        let mut net = Network::<F>::new(&[arch.n_x], &arch.layers, arch.loss, arch.seed)?;
+        let mut net = Network::<F>::new(&arch.input_shape()?, &arch.layers, arch.loss, arch.seed)?;
         let array = |name: &str| -> Result<ndarray::ArrayD<F>> {
             let view = self.tensors.tensor(name).map_err(invalid)?;
             F::take(tensor_from_view(name, &view)?)

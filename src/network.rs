@@ -1,7 +1,7 @@
 //! A network of L layers and the training process of section 7: forward, cost, backward,
 //! update, one call per mini-batch step or per epoch, with no Python between the layers.
 
-use ndarray::{s, Array2, ArrayD, ArrayView2, ArrayViewD, Axis, Ix2, IxDyn, Slice, Zip};
+use ndarray::{s, Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, Axis, Ix2, Slice, Zip};
 use std::time::{Duration, Instant};
 
 use rand::seq::SliceRandom;
@@ -231,7 +231,7 @@ impl<F: Float> Network<F> {
             plans.push(plan);
         }
         let last = specs.last().expect("at least one layer");
-        loss.check_output_activation(last.activation())?;
+        loss.check_output_activation(last.output_activation())?;
         if shape.len() != 1 {
             return Err(CoreError::Shape(format!(
                 "the last layer must output a vector per example (shape [n_y]), got {shape:?}"
@@ -426,19 +426,14 @@ impl<F: Float> Network<F> {
     fn forward_unchecked(&mut self, x: ArrayViewD<F>, training: bool) -> Result<()> {
         for l in 0..self.layers.len() {
             let (before, rest) = self.layers.split_at_mut(l);
-            let a_prev = match before.last() {
-                Some(prev) => prev.a(),
-                None => x.view(),
-            };
-            rest[0].forward(a_prev, training)?;
+            rest[0].forward(activation_of(before, x.view()), training)?;
         }
         Ok(())
     }
 
-    /// Ŷ = A^[L] of the last forward pass, (n_y, m).
-    pub fn output(&self) -> ArrayView2<'_, F> {
-        self.last()
-            .a()
+    /// Ŷ = A^[L] of the last forward pass, which ran on `x`, (n_y, m).
+    pub fn output<'a>(&'a self, x: ArrayViewD<'a, F>) -> ArrayView2<'a, F> {
+        activation_of(&self.layers, x)
             .into_dimensionality::<Ix2>()
             .expect("output is 2-D")
     }
@@ -460,35 +455,43 @@ impl<F: Float> Network<F> {
             .expect("2-D");
         for start in (0..m).step_by(INFERENCE_CHUNK) {
             let end = (start + INFERENCE_CHUNK).min(m);
-            self.forward_unchecked(x.slice_axis(axis, Slice::from(start..end)), false)?;
-            out.slice_mut(s![.., start..end]).assign(&self.output());
+            let chunk = x.slice_axis(axis, Slice::from(start..end));
+            self.forward_unchecked(chunk.view(), false)?;
+            out.slice_mut(s![.., start..end])
+                .assign(&self.output(chunk));
         }
         Ok(out)
     }
 
-    /// J after a forward pass over the batch whose targets are `y`. For the paired output
-    /// activations J comes from Z^[L] (stable, no clipping).
-    fn batch_cost(&self, y: ArrayView2<F>) -> Result<f64> {
+    /// Z^[L] when the output layer's activation pairs with the loss (softmax with
+    /// categorical, sigmoid with binary cross-entropy), for the collapsed (11)·(15).
+    fn paired_logits(&self) -> Option<ArrayView2<'_, F>> {
         let last = self.last();
-        if self.loss.pairs_with(last.activation()) {
-            let z = last
-                .z()
-                .into_dimensionality::<Ix2>()
-                .expect("output is 2-D");
-            self.loss.cost_from_logits(z, y)
-        } else {
-            Ok(self.loss.cost(self.output(), y))
+        let act = last.output_activation()?;
+        if !self.loss.pairs_with(act) {
+            return None;
+        }
+        last.z()
+            .map(|z| z.into_dimensionality::<Ix2>().expect("output is 2-D"))
+    }
+
+    /// J after a forward pass over `x`, whose targets are `y`. For the paired output
+    /// activations J comes from Z^[L] (stable, no clipping).
+    fn batch_cost(&self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Result<f64> {
+        match self.paired_logits() {
+            Some(z) => self.loss.cost_from_logits(z, y),
+            None => Ok(self.loss.cost(self.output(x), y)),
         }
     }
 
     /// How many examples of the last forward pass are classified right: the largest output is
     /// the one-hot class (categorical, n_y > 1), or each output is on the right side of 1/2
     /// (binary; a column counts as the mean over its outputs). None for mse.
-    fn batch_correct(&self, y: ArrayView2<F>) -> Option<f64> {
+    fn batch_correct(&self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Option<f64> {
         if !self.loss.is_classification() {
             return None;
         }
-        let yhat = self.output();
+        let yhat = self.output(x);
         let half = F::c(0.5);
         if self.loss == Loss::CategoricalCrossentropy && yhat.nrows() > 1 {
             let argmax = |col: ndarray::ArrayView1<F>| {
@@ -531,8 +534,9 @@ impl<F: Float> Network<F> {
         let mut total = 0.0;
         for start in (0..m).step_by(INFERENCE_CHUNK) {
             let end = (start + INFERENCE_CHUNK).min(m);
-            self.forward_unchecked(x.slice_axis(axis, Slice::from(start..end)), false)?;
-            total += self.batch_cost(y.slice(s![.., start..end]))? * (end - start) as f64;
+            let chunk = x.slice_axis(axis, Slice::from(start..end));
+            self.forward_unchecked(chunk.view(), false)?;
+            total += self.batch_cost(chunk, y.slice(s![.., start..end]))? * (end - start) as f64;
         }
         Ok(total / m as f64 + self.penalty())
     }
@@ -540,13 +544,12 @@ impl<F: Float> Network<F> {
     /// Backward pass (11)–(15) over the batch of the last forward pass, which must have been
     /// run on `x`. Fills every layer's gradients.
     fn backward_unchecked(&mut self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Result<()> {
-        let paired = self.loss.pairs_with(self.last().activation());
+        let paired = self.paired_logits().is_some();
         let (n_y, m) = y.dim();
         self.delta.resize(&[n_y, m])?;
         {
             // borrow only the layers, not all of self, so delta can be written
-            let yhat = self.layers[self.layers.len() - 1]
-                .a()
+            let yhat = activation_of(&self.layers, x.view())
                 .into_dimensionality::<Ix2>()
                 .expect("output is 2-D");
             let delta = self
@@ -564,14 +567,10 @@ impl<F: Float> Network<F> {
         for l in (0..nl).rev() {
             let (before, rest) = self.layers.split_at_mut(l);
             let (current, after) = rest.split_first_mut().expect("layer l exists");
-            let a_prev = match before.last() {
-                Some(prev) => prev.a(),
-                None => x.view(),
-            };
-            let upstream = match after.first() {
-                Some(next) => Upstream::DA(next.da_prev()),
-                None if paired => Upstream::DZ(self.delta.view()),
-                None => Upstream::DA(self.delta.view()),
+            let a_prev = activation_of(before, x.view());
+            let upstream = match after {
+                [] if paired => Upstream::DZ(self.delta.view()),
+                _ => Upstream::DA(upstream_of(after, self.delta.view())),
             };
             // (14) is not computed for the first layer.
             current.backward(a_prev, upstream, l > 0)?;
@@ -585,7 +584,7 @@ impl<F: Float> Network<F> {
         self.check_xy(&x, &y)?;
         in_pool(|| {
             self.forward_unchecked(x.view(), false)?;
-            let cost = self.batch_cost(y)? + self.penalty();
+            let cost = self.batch_cost(x.view(), y)? + self.penalty();
             self.backward_unchecked(x, y)?;
             Ok(cost)
         })
@@ -602,8 +601,8 @@ impl<F: Float> Network<F> {
     fn step_unchecked(&mut self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Result<Step> {
         self.forward_unchecked(x.view(), true)?;
         let penalty = self.penalty();
-        let cost = self.batch_cost(y)? + penalty;
-        let correct = self.batch_correct(y);
+        let cost = self.batch_cost(x.view(), y)? + penalty;
+        let correct = self.batch_correct(x.view(), y);
         if cost.is_finite() {
             self.backward_unchecked(x, y)?;
             self.optimizer.step(&mut self.layers);
@@ -819,42 +818,18 @@ impl<F: Float> Network<F> {
         idx: &[usize],
     ) -> Result<Step> {
         let bs = idx.len();
-        let features: usize = self.input_shape.iter().product();
-        let m = x.shape()[x.ndim() - 1];
-        // a 2-D X is used with whatever strides it has; an n-D one is viewed as
-        // (features, m), which needs C order
-        let x2 = match x.view().into_dimensionality::<Ix2>() {
-            Ok(x2) => x2,
-            Err(_) => x.view().into_shape_with_order((features, m)).map_err(|_| {
-                CoreError::Shape(
-                    "X with more than 2 dimensions must be C-contiguous to be shuffled".into(),
-                )
-            })?,
-        };
-        let mut bx = std::mem::take(&mut self.batch_x);
-        let mut by = std::mem::take(&mut self.batch_y);
-        bx.resize(&[features, bs])?;
-        by.resize(&[y.nrows(), bs])?;
-        gather_columns(
-            x2,
-            idx,
-            bx.view_mut().into_dimensionality::<Ix2>().expect("2-D"),
-        );
-        gather_columns(
-            y.view(),
-            idx,
-            by.view_mut().into_dimensionality::<Ix2>().expect("2-D"),
-        );
         let mut shape = self.input_shape.clone();
         shape.push(bs);
-        let result = {
-            let xb = bx
-                .view()
-                .into_shape_with_order(IxDyn(&shape))
-                .expect("batch buffer holds features × bs values");
+        let mut bx = std::mem::take(&mut self.batch_x);
+        let mut by = std::mem::take(&mut self.batch_y);
+        let result = (|| {
+            bx.resize(&shape)?;
+            by.resize(&[y.nrows(), bs])?;
+            gather_examples(x.view(), idx, bx.view_mut());
+            gather_examples(y.view().into_dyn(), idx, by.view_mut());
             let yb = by.view().into_dimensionality::<Ix2>().expect("2-D");
-            self.step_unchecked(xb, yb)
-        };
+            self.step_unchecked(bx.view(), yb)
+        })();
         self.batch_x = bx;
         self.batch_y = by;
         result
@@ -915,6 +890,28 @@ impl<F: Float> Network<F> {
     }
 }
 
+/// A^[l] after `layers` (the first l), given the X their last forward pass ran on: each
+/// layer's output is its own workspace or, for a layer that only reshapes or passes its input
+/// on, a view of the one before.
+fn activation_of<'a, F: Float>(
+    layers: &'a [Box<dyn Layer<F>>],
+    x: ArrayViewD<'a, F>,
+) -> ArrayViewD<'a, F> {
+    layers.iter().fold(x, |a, layer| layer.output(a))
+}
+
+/// dA^[l] for the layer below `after` (the layers above it), given what the loss handed the
+/// last layer: each layer's input gradient is its own workspace or a view of its upstream.
+fn upstream_of<'a, F: Float>(
+    after: &'a [Box<dyn Layer<F>>],
+    delta: ArrayViewD<'a, F>,
+) -> ArrayViewD<'a, F> {
+    after
+        .iter()
+        .rev()
+        .fold(delta, |d, layer| layer.input_grad(d))
+}
+
 /// Prefixes an error with the (1-based) layer it comes from.
 fn in_layer(l: usize, e: CoreError) -> CoreError {
     match e {
@@ -931,11 +928,13 @@ fn next_order(rng: &mut ChaCha8Rng, m: usize, order: &mut Vec<usize>) {
     order.shuffle(rng);
 }
 
-/// out[:, j] = src[:, idx[j]], row by row so a C-ordered source is read along its rows.
-fn gather_columns<F: Float>(src: ArrayView2<F>, idx: &[usize], mut out: ndarray::ArrayViewMut2<F>) {
-    for (src_row, mut out_row) in src.rows().into_iter().zip(out.rows_mut()) {
-        for (o, &i) in out_row.iter_mut().zip(idx) {
-            *o = src_row[i];
+/// out[..., j] = src[..., idx[j]] along the last (example) axis, for any number of axes and
+/// any strides: lane by lane, so a C-ordered source is read along its rows.
+fn gather_examples<F: Float>(src: ArrayViewD<F>, idx: &[usize], mut out: ArrayViewMutD<F>) {
+    let axis = Axis(src.ndim() - 1);
+    for (src_lane, mut out_lane) in src.lanes(axis).into_iter().zip(out.lanes_mut(axis)) {
+        for (o, &i) in out_lane.iter_mut().zip(idx) {
+            *o = src_lane[i];
         }
     }
 }
@@ -944,6 +943,7 @@ fn gather_columns<F: Float>(src: ArrayView2<F>, idx: &[usize], mut out: ndarray:
 mod tests {
     use super::*;
     use crate::activation::Activation;
+    use crate::layers::DenseConfig;
     use approx::assert_abs_diff_eq;
     use ndarray::array;
 
@@ -951,16 +951,16 @@ mod tests {
         Network::new(
             &[2],
             &[
-                LayerSpec::Dense {
+                LayerSpec::Dense(DenseConfig {
                     units: 8,
                     activation: Activation::Tanh,
                     l2: 0.0,
-                },
-                LayerSpec::Dense {
+                }),
+                LayerSpec::Dense(DenseConfig {
                     units: 1,
                     activation: Activation::Sigmoid,
                     l2: 0.0,
-                },
+                }),
             ],
             Loss::BinaryCrossentropy,
             seed,
@@ -1096,11 +1096,11 @@ mod tests {
         let y = array![[1e3, -1e3, 2e3]];
         let mut net = Network::<f64>::new(
             &[2],
-            &[LayerSpec::Dense {
+            &[LayerSpec::Dense(DenseConfig {
                 units: 1,
                 activation: Activation::Linear,
                 l2: 0.0,
-            }],
+            })],
             Loss::Mse,
             0,
         )
@@ -1212,7 +1212,9 @@ mod tests {
     fn cost_is_mean_over_chunks() {
         let mut net = xor_net(3);
         let m = INFERENCE_CHUNK + 10;
-        let x = ArrayD::from_shape_fn(IxDyn(&[2, m]), |ix| ((ix[0] * 7 + ix[1]) % 5) as f64 / 5.0);
+        let x = ArrayD::from_shape_fn(ndarray::IxDyn(&[2, m]), |ix| {
+            ((ix[0] * 7 + ix[1]) % 5) as f64 / 5.0
+        });
         let y = Array2::from_shape_fn((1, m), |(_, j)| (j % 2) as f64);
         let chunked = net.cost(x.view(), y.view()).unwrap();
         let whole = net.gradients(x.view(), y.view()).unwrap();
@@ -1243,11 +1245,11 @@ mod tests {
         assert!(Network::<f32>::new(&[2], &[], Loss::Mse, 0).is_err());
         assert!(Network::<f32>::new(
             &[2],
-            &[LayerSpec::Dense {
+            &[LayerSpec::Dense(DenseConfig {
                 units: 3,
                 activation: Activation::Relu,
                 l2: 0.0,
-            }],
+            })],
             Loss::CategoricalCrossentropy,
             0
         )

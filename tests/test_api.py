@@ -271,7 +271,8 @@ def test_summary_lists_every_layer_and_the_parameter_count():
         row = [ln for ln in lines if re.match(rf"{l}\s+dense\s", ln)]
         assert len(row) == 1, text
         cells = row[0].split()
-        assert cells[2] == str(sizes[l]) and cells[3] == acts[l - 1]
+        # the output shape (n^[l], m), then g^[l]
+        assert cells[2:5] == [f"({sizes[l]},", "m)", acts[l - 1]]
         assert f"({sizes[l]}, {sizes[l - 1]})" in row[0] and f"({sizes[l]}, 1)" in row[0]
         assert cells[-1] == f"{n:,}"
     total = sum(sizes[l] * (sizes[l - 1] + 1) for l in range(1, 4))

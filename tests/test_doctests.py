@@ -10,8 +10,20 @@ import pytest
 FLAGS = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
 
 # modules whose docstrings have examples, and modules that have none (yet)
-WITH_EXAMPLES = ["deepnet.model", "deepnet.layers", "deepnet.ops", "deepnet.gradcheck"]
-WITHOUT_EXAMPLES = ["deepnet.history", "deepnet.reference", "deepnet._validation"]
+WITH_EXAMPLES = [
+    "deepnet.model",
+    "deepnet.layers.dense",
+    "deepnet.layers.dropout",
+    "deepnet.ops",
+    "deepnet.gradcheck",
+]
+WITHOUT_EXAMPLES = [
+    "deepnet.history",
+    "deepnet.reference",
+    "deepnet._validation",
+    "deepnet.layers",
+    "deepnet.layers.base",
+]
 
 
 @pytest.mark.parametrize("name", WITH_EXAMPLES + WITHOUT_EXAMPLES)

@@ -81,6 +81,11 @@ class Parts:
         header, body = st_split(data)
         self.meta: dict[str, Any] = header.pop("__metadata__")
         self.arch: Any = json.loads(self.meta["architecture"])
+        # the cases are written against format version 1 (n_x), which deepnet still reads:
+        # a version-2 file of a network of vectors (input_shape of one axis) is put in that form
+        if isinstance(self.arch, dict) and len(self.arch.get("input_shape", ())) == 1:
+            self.arch["n_x"] = self.arch.pop("input_shape")[0]
+            self.meta["format_version"] = "1"
         self.tensors: dict[str, tuple[str, list, bytes]] = {
             name: (info["dtype"], list(info["shape"]), body[slice(*info["data_offsets"])])
             for name, info in header.items()
@@ -360,7 +365,7 @@ case("layers-missing", edit("f32", at(("layers",), DELETE)), "layers")
 for _id, _v in [("int", 1), ("string", "dense"), ("null", None), ("list", [_DENSE1])]:
     case(f"layer-spec-{_id}", edit("f32", at(("layers", 0), _v)), "layer")
 for _id, _v in [
-    ("conv2d", "conv2d"),
+    ("conv3d", "conv3d"),
     ("Dense", "Dense"),
     ("int", 1),
     ("null", None),
@@ -368,6 +373,10 @@ for _id, _v in [
     ("missing", DELETE),
 ]:
     case(f"layer-type-{_id}", edit("f32", at(("layers", 0, "type"), _v)), "type")
+# a known type with another layer's fields
+case(
+    "layer-dense-as-conv2d", edit("f32", at(("layers", 0, "type"), "conv2d")), ("units", "filters")
+)
 case(
     "layer-dropout-as-dense",
     edit("f32", at(("layers", 1), {"type": "dense", "rate": 0.25})),
@@ -435,6 +444,41 @@ for _id, _v in [
     ("missing", DELETE),
 ]:
     case(f"n_x-{_id}", edit("f32", at(("n_x",), _v)), "n_x")
+# format version 2: input_shape (any number of axes) instead of n_x
+
+
+def _v2(shape: Any) -> Callable[[Any], Any]:
+    def f(arch: Any) -> None:
+        arch["input_shape"] = shape
+        del arch["n_x"]
+
+    return f
+
+
+def _version(v: str) -> Callable[[dict[str, Any]], None]:
+    def f(meta: dict[str, Any]) -> None:
+        meta["format_version"] = v
+
+    return f
+
+
+for _id, _v in [
+    ("huge", [10**12]),
+    ("negative", [-3]),
+    ("empty", []),
+    ("nested", [[3]]),
+    ("string", "3"),
+    ("2**64", [2**64]),
+    ("too-many-elements", [2**24, 2**24]),
+    ("2-d-for-dense", [3, 1]),
+]:
+    case(f"input_shape-{_id}", edit("f32", _v2(_v), _version("2")), ("input_shape",))
+case(
+    "input_shape-and-n_x",
+    edit("f32", lambda a: a.update(input_shape=[3]), _version("2")),
+    ("input_shape", "n_x"),
+)
+case("input_shape-version-2", edit("f32", _v2([3]), _version("2")), expect="accept")
 case("n_x-1e400", raw_arch("f32", '"n_x": 3', '"n_x": 1e400'), ("n_x", "architecture"))
 case("n_x-2**24-tensors-small", edit("f32", at(("n_x",), 2**24)), ("layers.0.w", "n_x"))
 case("n_x-4-tensors-for-3", edit("f32", at(("n_x",), 4)), ("layers.0.w", "n_x"))
@@ -533,7 +577,7 @@ case(
 for _id, _change, _fields_ in [
     ("format-missing", lambda m: m.pop("format"), "format"),
     ("format-other", lambda m: m.update(format="pytorch"), "format"),
-    ("format-version-2", lambda m: m.update(format_version="2"), ("format_version", "version")),
+    ("format-version-3", lambda m: m.update(format_version="3"), ("format_version", "version")),
     ("format-version-0", lambda m: m.update(format_version="0"), ("format_version", "version")),
     ("format-version-1.0", lambda m: m.update(format_version="1.0"), ("format_version", "version")),
     ("format-version-missing", lambda m: m.pop("format_version"), ("format_version", "version")),

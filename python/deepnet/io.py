@@ -30,7 +30,7 @@ import numpy as np
 from deepnet import _core
 
 FORMAT = "deepnet"
-FORMAT_VERSION = "1"  # read by src/model_file.rs, which validates every file
+FORMAT_VERSION = "2"  # read (with version 1) by src/model_file.rs, which validates every file
 
 
 def to_bytes(model: Any) -> bytes:
@@ -46,7 +46,7 @@ def to_bytes(model: Any) -> bytes:
             tensors.append((f"layers.{l}.{name}", net.get_param(l, i)))
     architecture: dict[str, Any] = {
         "deepnet_version": _core.__version__,
-        "n_x": model.n_x,
+        "input_shape": list(model.input_shape),
         "loss": model.loss,
         "seed": model.seed,
         "dtype": model.dtype,
@@ -133,7 +133,7 @@ def from_bytes(data: bytes) -> Any:
     try:
         layers = [layer_from_spec(spec) for spec in arch["layers"]]
         model = Sequential._from_network(
-            layers, net, arch["n_x"], arch["loss"], arch["seed"], arch["dtype"]
+            layers, net, tuple(arch["input_shape"]), arch["loss"], arch["seed"], arch["dtype"]
         )
         if arch["optimizer"] is not None:
             model.optimizer = optimizers.from_config(arch["optimizer"])

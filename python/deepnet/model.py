@@ -20,7 +20,7 @@ from deepnet._validation import (
     check_positive_int,
 )
 from deepnet.history import History
-from deepnet.layers import Dense, Layer
+from deepnet.layers import Layer, layer_from_spec
 
 LOSSES: tuple[str, ...] = tuple(_core.LOSSES)
 
@@ -33,8 +33,7 @@ class Sequential:
     layers : list of Layer
         The layers 1..L, e.g. ``[Dense(64, activation="relu"), Dense(10, activation="softmax")]``.
     n_x : int, optional
-        Number of inputs. If omitted, the network is built at the first call to `fit` (or
-        `predict`, `cost`, ...) from the number of rows of X.
+        Number of inputs of a network of vectors; ``n_x=k`` means ``input_shape=(k,)``.
     loss : str
         The cost J: "binary_crossentropy", "categorical_crossentropy" or "mse".
     seed : int, default 0
@@ -42,6 +41,12 @@ class Sequential:
         of mini-batches: the same seed gives bit-identical parameters and training.
     dtype : {"float32", "float64"}, default "float32"
         What the network computes in. Inputs of another dtype are converted (never modified).
+    input_shape : tuple of int, optional
+        Shape of one example, without the example axis: ``(n_x,)`` for vectors,
+        ``(channels, length)`` for signals and sequences (``(1, 40)`` for MNIST-1D),
+        ``(channels, height, width)`` for images. X then has shape ``input_shape + (m,)``.
+        If neither this nor `n_x` is given, the network is built at the first call to `fit`
+        (or `predict`, `cost`, ...) from X's shape.
 
     Attributes
     ----------
@@ -71,6 +76,7 @@ class Sequential:
         loss: str | None = None,
         seed: int = 0,
         dtype: str = "float32",
+        input_shape: Sequence[int] | None = None,
     ) -> None:
         if isinstance(layers, Layer) or not isinstance(layers, Sequence):
             raise TypeError(f"layers: expected a list of layers, got {type(layers).__name__}")
@@ -96,7 +102,8 @@ class Sequential:
         self.layers = list(layers)
         for i, layer in enumerate(self.layers):
             layer._attach(self, i)
-        self.n_x: int | None = None
+        #: Shape of one example (without m), once known.
+        self.input_shape: tuple[int, ...] | None = None
         self._net: Any = None
         #: The optimizer of the last fit (None before the first).
         self.optimizer: _optimizers.Optimizer | None = None
@@ -109,8 +116,12 @@ class Sequential:
         # the thread whose fit is running (None when none is): see _check_writable
         self._fit_thread: int | None = None
         self._fit_lock = threading.Lock()
+        if n_x is not None and input_shape is not None:
+            raise ValueError("give n_x or input_shape, not both (n_x=k means input_shape=(k,))")
         if n_x is not None:
-            self._build(check_extent(n_x, "n_x"))
+            self._build((check_extent(n_x, "n_x"),))
+        elif input_shape is not None:
+            self._build(_check_input_shape(input_shape))
 
     # -- building ---------------------------------------------------------------------------
 
@@ -119,18 +130,29 @@ class Sequential:
         """Whether the parameters exist (n_x is known)."""
         return self._net is not None
 
-    def _build(self, n_x: int) -> None:
+    def _build(self, input_shape: tuple[int, ...]) -> None:
         specs = json.dumps([layer.spec() for layer in self.layers])
-        self._net = _core.Network(specs, [n_x], self.loss, self.dtype, self.seed)
-        self.n_x = n_x
+        self._net = _core.Network(specs, list(input_shape), self.loss, self.dtype, self.seed)
+        self.input_shape = input_shape
+
+    @property
+    def n_x(self) -> int | None:
+        """The number of inputs per example (n^[0]): the product of `input_shape`."""
+        return None if self.input_shape is None else int(np.prod(self.input_shape))
 
     @classmethod
     def _from_network(
-        cls, layers: list[Layer], net: Any, n_x: int, loss: str, seed: int, dtype: str
+        cls,
+        layers: list[Layer],
+        net: Any,
+        input_shape: tuple[int, ...],
+        loss: str,
+        seed: int,
+        dtype: str,
     ) -> Sequential:
         """A model around a network already built in Rust (from a model file)."""
         model = cls(layers, loss=loss, seed=seed, dtype=dtype)
-        model._net, model.n_x = net, n_x
+        model._net, model.input_shape = net, tuple(input_shape)
         return model
 
     # -- concurrency ------------------------------------------------------------------------
@@ -175,27 +197,42 @@ class Sequential:
 
     def _ensure_built(self, X: np.ndarray) -> None:
         if not self.built:
-            self._build(check_extent(X.shape[0], "X rows (n_x)"))
+            self._build(_check_input_shape(X.shape[:-1], "X's shape without its last axis"))
 
     # -- input checks -----------------------------------------------------------------------
 
     def _x(self, X: Any) -> np.ndarray:
-        X = as_float_array(X, "X", self.dtype, 2, "of shape (n_x, m), one column per example")
+        if self.input_shape is None:
+            arr = X if isinstance(X, np.ndarray) else np.asarray(X)
+            ndim = max(arr.ndim, 2)
+        else:
+            ndim = len(self.input_shape) + 1
+        hint = (
+            "of shape (n_x, m), one column per example"
+            if ndim == 2
+            else f"of shape {_shape_text(self.input_shape)}, the examples on the last axis"
+            if self.input_shape is not None
+            else "with the examples on the last axis"
+        )
+        X = as_float_array(X, "X", self.dtype, ndim, hint)
         self._ensure_built(X)
-        if X.shape[0] != self.n_x:
+        assert self.input_shape is not None
+        if X.shape[:-1] != self.input_shape:
+            transposed = ndim == 2 and X.shape[1] == self.input_shape[0]
             raise ValueError(
-                f"X: expected shape ({self.n_x}, m) with one column per example, got {X.shape}"
-                + (" (did you pass X transposed?)" if X.shape[1] == self.n_x else "")
+                f"X: expected shape {_shape_text(self.input_shape)} with the examples on the "
+                f"last axis, got {X.shape}"
+                + (" (did you pass X transposed?)" if transposed else "")
             )
         return X
 
     def _xy(self, X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray]:
         X = self._x(X)
-        Y = self._targets(Y, X.shape[1])
+        Y = self._targets(Y, X.shape[-1])
         n_y = self.n_y
-        if Y.shape != (n_y, X.shape[1]):
+        if Y.shape != (n_y, X.shape[-1]):
             raise ValueError(
-                f"Y: expected shape ({n_y}, {X.shape[1]}) (n_y outputs, one column per example "
+                f"Y: expected shape ({n_y}, {X.shape[-1]}) (n_y outputs, one column per example "
                 f"of X), got {Y.shape}"
             )
         return X, Y
@@ -475,7 +512,7 @@ class Sequential:
                 learning_rate = None
         opt = _optimizers.get("sgd" if optimizer is None else optimizer, learning_rate)
         X, Y, val = self._validation(X, Y, validation_data, validation_split)
-        m = X.shape[1]
+        m = X.shape[-1]
         batch = m if batch_size is None else min(check_positive_int(batch_size, "batch_size"), m)
         user_callbacks = list(callbacks or [])
         for i, cb in enumerate(user_callbacks):
@@ -623,15 +660,16 @@ class Sequential:
             return X, Y, None
         if isinstance(split, bool) or not isinstance(split, (int, float)) or not 0 < split < 1:
             raise ValueError(f"validation_split: expected a number in (0, 1), got {split!r}")
-        m = X.shape[1]
+        m = X.shape[-1]
         n_val = int(round(m * split))
         if n_val < 1 or n_val >= m:
             raise ValueError(
                 f"validation_split={split!r} of {m} examples leaves {m - n_val} to train on "
                 f"and {n_val} to validate: both need at least one"
             )
-        # views, no copy: the last n_val columns validate, as in Keras
-        return X[:, : m - n_val], Y[:, : m - n_val], (X[:, m - n_val :], Y[:, m - n_val :])
+        # views, no copy: the last n_val examples validate, as in Keras
+        cut = m - n_val
+        return X[..., :cut], Y[:, :cut], (X[..., cut:], Y[:, cut:])
 
     def _validation_logs(self, Xv: np.ndarray, Yv: np.ndarray) -> dict[str, float]:
         logs = {"val_cost": float(self._net.cost(Xv, Yv))}
@@ -652,62 +690,100 @@ class Sequential:
         (print_fn or print)(self._summary_text())
 
     def _summary_text(self) -> str:
-        head = ("layer", "type", "n^[l]", "activation", "W shape", "b shape", "parameters")
+        head = ("layer", "type", "output shape", "activation", "parameter shapes", "parameters")
         rows = [head]
         if self.built:
-            rows.append(("0 (X)", "input", str(self.n_x), "", "", "", ""))
+            rows.append(("0 (X)", "input", _shape_text(self.input_shape), "", "", ""))
         total = 0
-        width = str(self.n_x) if self.built else "?"
         for l, layer in enumerate(self.layers, start=1):
-            if not isinstance(layer, Dense):
-                rate = getattr(layer, "rate", "")
-                rows.append((str(l), f"dropout({rate})", width, "", "", "", "0"))
-                continue
+            act = getattr(layer, "activation", "")
+            if getattr(layer, "l2", 0.0):
+                act += f", l2={layer.l2:g}"
             if self.built:
                 info = self._net.layer_info(l - 1)
-                shapes = dict(info["params"])
-                n = int(sum(np.prod(s) for s in shapes.values()))
+                shapes = info["params"]
+                n = int(sum(np.prod(s) for _, s in shapes))
                 total += n
-                w, b, count = str(tuple(shapes["W"])), str(tuple(shapes["b"])), f"{n:,}"
+                out = _shape_text(tuple(info["output_shape"]))
+                params = ", ".join(f"{name} {tuple(s)}" for name, s in shapes)
+                count = f"{n:,}"
             else:
-                w = b = count = "?"
-            act = layer.activation + (f", l2={layer.l2:g}" if layer.l2 else "")
-            width = str(layer.units)
-            rows.append((str(l), "dense", width, act, w, b, count))
+                out, params, count = "?", "", "?"
+            rows.append((str(l), _describe(layer), out, act, params, count))
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-        right = {2, 6}
         lines = [
             "  ".join(
-                c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))
+                c.rjust(w) if i == 5 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))
             ).rstrip()
             for r in rows
         ]
         rule = "-" * len(max(lines, key=len))
-        n_x = self.n_x if self.built else "?"
+        if not self.built:
+            inputs = "n_x = ?"
+        elif len(self.input_shape or ()) == 1:
+            inputs = f"n_x = {self.n_x}"
+        else:
+            inputs = f"input shape = {tuple(self.input_shape or ())}"
         title = (
-            f"Sequential: n_x = {n_x}, L = {len(self.layers)}, loss = {self.loss}, "
+            f"Sequential: {inputs}, L = {len(self.layers)}, loss = {self.loss}, "
             f"dtype = {self.dtype}"
         )
-        total_line = f"total parameters: {total:,}" if self.built else "not built yet (n_x unknown)"
+        total_line = (
+            f"total parameters: {total:,}" if self.built else "not built yet (input shape unknown)"
+        )
         return "\n".join([title, rule, lines[0], rule, *lines[1:], rule, total_line])
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)
-        return f"Sequential([{inner}], n_x={self.n_x}, loss={self.loss!r}, dtype={self.dtype!r})"
+        shape = (
+            f"n_x={self.n_x}"
+            if self.input_shape is None or len(self.input_shape) == 1
+            else f"input_shape={self.input_shape}"
+        )
+        return f"Sequential([{inner}], {shape}, loss={self.loss!r}, dtype={self.dtype!r})"
 
     # -- copies -----------------------------------------------------------------------------
 
     def copy(self, dtype: str | None = None) -> Sequential:
         """A new model with the same layers and parameters, optionally in another dtype."""
-        layers = [type(layer)(**_layer_config(layer)) for layer in self.layers]
+        layers = [layer_from_spec(layer.spec()) for layer in self.layers]
         clone = Sequential(
-            layers, n_x=self.n_x, loss=self.loss, seed=self.seed, dtype=dtype or self.dtype
+            layers,
+            input_shape=self.input_shape,
+            loss=self.loss,
+            seed=self.seed,
+            dtype=dtype or self.dtype,
         )
         if self.built:
             for src, dst in zip(self.layers, clone.layers):
                 for i, _ in enumerate(src.param_names):
                     dst._set(i, src._get(i))
         return clone
+
+
+def _check_input_shape(shape: Any, name: str = "input_shape") -> tuple[int, ...]:
+    """A tuple of positive sizes (at most deepnet's limit each)."""
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (shape,)
+    if not isinstance(shape, (tuple, list)) or len(shape) == 0:
+        raise TypeError(f"{name}: expected a tuple of positive ints such as (1, 40), got {shape!r}")
+    return tuple(check_extent(n, name) for n in shape)
+
+
+def _shape_text(shape: tuple[int, ...] | None) -> str:
+    """(n, m), (C, L, m): a per-example shape with the example axis appended."""
+    if shape is None:
+        return "?"
+    return "(" + ", ".join(str(n) for n in shape) + ", m)"
+
+
+def _describe(layer: Layer) -> str:
+    """A layer's type for the summary: its kind, with its main sizes."""
+    if layer.kind == "dropout":
+        return f"dropout({layer.rate})"  # type: ignore[attr-defined]
+    if layer.kind == "bidirectional":
+        return f"bidirectional({layer.layer.kind})"  # type: ignore[attr-defined]
+    return layer.kind
 
 
 def _unbuilt(

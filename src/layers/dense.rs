@@ -7,10 +7,13 @@
 use ndarray::{Array2, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD, Ix2, Zip};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal, Uniform};
+use serde::{Deserialize, Serialize};
 
 use crate::activation::Activation;
 use crate::error::{expect_shape, CoreError, Result};
 use crate::layer::{Layer, Upstream, Workspace};
+use crate::layers::{LayerConfig, LayerPlan};
+use crate::limits::{check_extent, elements, MAX_TENSOR_ELEMENTS};
 use crate::matmul::gemm;
 use crate::scalar::Float;
 
@@ -74,6 +77,63 @@ pub fn backward_from_dz<F: Float>(
         gemm(F::one(), w.t(), dz, F::zero(), da_prev.view_mut());
     }
     Ok(())
+}
+
+/// `Dense`'s spec: `{"type": "dense", "units": 64, "activation": "relu", "l2": 0.0}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DenseConfig {
+    /// n^[l], the number of neurons.
+    pub units: usize,
+    /// g^[l].
+    pub activation: Activation,
+    /// λ of the L2 penalty (λ/2)·‖W‖².
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub l2: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
+impl LayerConfig for DenseConfig {
+    fn plan(&self, input_shape: &[usize]) -> Result<LayerPlan> {
+        let DenseConfig { units, l2, .. } = *self;
+        if !(l2.is_finite() && l2 >= 0.0) {
+            return Err(CoreError::Value(format!(
+                "l2: expected a finite number >= 0, got {l2}"
+            )));
+        }
+        check_extent("units", units)?;
+        let n_prev = match input_shape {
+            [n] => *n,
+            other => {
+                return Err(CoreError::Shape(format!(
+                    "a dense layer takes a vector per example, i.e. input shape (n_prev, m); \
+                     got input shape {other:?} per example: put a Flatten() before it"
+                )))
+            }
+        };
+        check_extent("the number of inputs", n_prev)?;
+        elements("W", &[units, n_prev], MAX_TENSOR_ELEMENTS)?;
+        Ok(LayerPlan {
+            output_shape: vec![units],
+            params: vec![("W", vec![units, n_prev]), ("b", vec![units, 1])],
+        })
+    }
+
+    fn build<F: Float>(&self, input_shape: &[usize]) -> Result<Box<dyn Layer<F>>> {
+        Ok(Box::new(Dense::with_l2(
+            input_shape[0],
+            self.units,
+            self.activation,
+            self.l2,
+        )?))
+    }
+
+    fn output_activation(&self) -> Option<Activation> {
+        Some(self.activation)
+    }
 }
 
 /// A dense layer: `n` neurons, each connected to every one of the `n_prev` inputs.
@@ -172,10 +232,6 @@ impl<F: Float> Layer<F> for Dense<F> {
         "dense"
     }
 
-    fn activation(&self) -> Activation {
-        self.activation
-    }
-
     fn input_shape(&self) -> &[usize] {
         &self.input_shape
     }
@@ -249,12 +305,16 @@ impl<F: Float> Layer<F> for Dense<F> {
         )
     }
 
-    fn z(&self) -> ArrayViewD<'_, F> {
-        self.z.view()
+    fn output<'a>(&'a self, _a_prev: ArrayViewD<'a, F>) -> ArrayViewD<'a, F> {
+        self.a.view()
     }
 
-    fn a(&self) -> ArrayViewD<'_, F> {
-        self.a.view()
+    fn output_activation(&self) -> Option<Activation> {
+        Some(self.activation)
+    }
+
+    fn z(&self) -> Option<ArrayViewD<'_, F>> {
+        Some(self.z.view())
     }
 
     fn backward(
@@ -320,7 +380,7 @@ impl<F: Float> Layer<F> for Dense<F> {
         0.5 * self.l2 * sum
     }
 
-    fn da_prev(&self) -> ArrayViewD<'_, F> {
+    fn input_grad<'a>(&'a self, _upstream: ArrayViewD<'a, F>) -> ArrayViewD<'a, F> {
         self.da_prev.view()
     }
 
@@ -459,7 +519,7 @@ mod tests {
         for m in [5, 2, 7] {
             let x = Array2::<f64>::ones((2, m));
             layer.forward(x.view().into_dyn(), true).unwrap();
-            assert_eq!(layer.a().shape(), &[3, m]);
+            assert_eq!(layer.output(x.view().into_dyn()).shape(), &[3, m]);
         }
     }
 }

@@ -1,16 +1,45 @@
 //! Inverted dropout: during training each activation is kept with probability 1 − rate and
 //! scaled by 1/(1 − rate), so A keeps its expected value; at inference it passes unchanged.
 
-use ndarray::{ArrayViewD, ArrayViewMutD, Zip};
+use ndarray::{ArrayViewD, Zip};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Uniform};
+use serde::{Deserialize, Serialize};
 
-use crate::activation::Activation;
 use crate::error::{expect_shape, CoreError, Result};
 use crate::layer::{Layer, Upstream, Workspace};
+use crate::layers::{LayerConfig, LayerPlan};
 use crate::rng::RngState;
 use crate::scalar::Float;
+
+/// `Dropout`'s spec: `{"type": "dropout", "rate": 0.2}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DropoutConfig {
+    /// The fraction of activations dropped, in [0, 1).
+    pub rate: f64,
+}
+
+impl LayerConfig for DropoutConfig {
+    fn plan(&self, input_shape: &[usize]) -> Result<LayerPlan> {
+        if !(0.0..1.0).contains(&self.rate) {
+            return Err(CoreError::Value(format!(
+                "rate: expected a number in [0, 1), got {}",
+                self.rate
+            )));
+        }
+        Ok(LayerPlan::without_params(input_shape.to_vec()))
+    }
+
+    fn build<F: Float>(&self, input_shape: &[usize]) -> Result<Box<dyn Layer<F>>> {
+        Ok(Box::new(Dropout::new(input_shape, self.rate)?))
+    }
+
+    fn has_rng(&self) -> bool {
+        true
+    }
+}
 
 /// Drops a fraction `rate` of its inputs at random during training.
 #[derive(Clone, Debug)]
@@ -54,34 +83,12 @@ impl<F: Float> Layer<F> for Dropout<F> {
         "dropout"
     }
 
-    fn activation(&self) -> Activation {
-        Activation::Linear
-    }
-
     fn input_shape(&self) -> &[usize] {
         &self.shape
     }
 
     fn output_shape(&self) -> &[usize] {
         &self.shape
-    }
-
-    fn param_names(&self) -> &'static [&'static str] {
-        &[]
-    }
-
-    fn params(&self) -> Vec<ArrayViewD<'_, F>> {
-        Vec::new()
-    }
-
-    fn set_param(&mut self, index: usize, _value: ArrayViewD<F>) -> Result<()> {
-        Err(CoreError::Value(format!(
-            "a dropout layer has no parameters, got index {index}"
-        )))
-    }
-
-    fn grads(&self) -> Vec<ArrayViewD<'_, F>> {
-        Vec::new()
     }
 
     /// Seeds this layer's own mask stream from the initialization stream.
@@ -99,9 +106,9 @@ impl<F: Float> Layer<F> for Dropout<F> {
             &self.shape,
             &shape[..shape.len().saturating_sub(1)],
         )?;
-        self.a.resize(shape)?;
         self.masked = training && self.rate > 0.0;
         if self.masked {
+            self.a.resize(shape)?;
             self.mask.resize(shape)?;
             let keep = F::c(1.0 / (1.0 - self.rate));
             let uniform = Uniform::new(0.0f64, 1.0).expect("valid range");
@@ -118,18 +125,17 @@ impl<F: Float> Layer<F> for Dropout<F> {
                 .and(&a_prev)
                 .and(self.mask.view())
                 .for_each(|a, &x, &m| *a = x * m);
-        } else {
-            self.a.view_mut().assign(&a_prev);
         }
         Ok(())
     }
 
-    fn z(&self) -> ArrayViewD<'_, F> {
-        self.a.view()
-    }
-
-    fn a(&self) -> ArrayViewD<'_, F> {
-        self.a.view()
+    /// The masked copy in training; the input itself (no copy) otherwise.
+    fn output<'a>(&'a self, a_prev: ArrayViewD<'a, F>) -> ArrayViewD<'a, F> {
+        if self.masked {
+            self.a.view()
+        } else {
+            a_prev
+        }
     }
 
     fn backward(
@@ -142,25 +148,22 @@ impl<F: Float> Layer<F> for Dropout<F> {
             Upstream::DA(da) | Upstream::DZ(da) => da,
         };
         expect_shape("dA", a_prev.shape(), da.shape())?;
-        if need_da_prev {
+        if need_da_prev && self.masked {
             self.da_prev.resize(da.shape())?;
-            if self.masked {
-                Zip::from(self.da_prev.view_mut())
-                    .and(&da)
-                    .and(self.mask.view())
-                    .for_each(|d, &g, &m| *d = g * m);
-            } else {
-                self.da_prev.view_mut().assign(&da);
-            }
+            Zip::from(self.da_prev.view_mut())
+                .and(&da)
+                .and(self.mask.view())
+                .for_each(|d, &g, &m| *d = g * m);
         }
         Ok(())
     }
 
-    fn da_prev(&self) -> ArrayViewD<'_, F> {
-        self.da_prev.view()
-    }
-
-    fn for_each_param_grad(&mut self, _f: &mut dyn FnMut(ArrayViewMutD<'_, F>, ArrayViewD<'_, F>)) {
+    fn input_grad<'a>(&'a self, upstream: ArrayViewD<'a, F>) -> ArrayViewD<'a, F> {
+        if self.masked {
+            self.da_prev.view()
+        } else {
+            upstream
+        }
     }
 
     fn rng_state(&self) -> Option<RngState> {
@@ -185,8 +188,8 @@ mod tests {
         let mut twin = layer.clone();
         layer.forward(x.view(), true).unwrap();
         twin.forward(x.view(), true).unwrap();
-        assert_eq!(layer.a(), twin.a());
-        let a = layer.a().to_owned();
+        assert_eq!(layer.output(x.view()), twin.output(x.view()));
+        let a = layer.output(x.view()).to_owned();
         let kept = a.iter().filter(|&&v| v != 0.0).count() as f64 / a.len() as f64;
         assert!((kept - 0.7).abs() < 0.02, "kept {kept}");
         assert!(a.iter().all(|&v| v == 0.0 || (v - 1.0 / 0.7).abs() < 1e-12));
@@ -195,10 +198,10 @@ mod tests {
         layer
             .backward(x.view(), Upstream::DA(x.view()), true)
             .unwrap();
-        assert_eq!(layer.da_prev(), a.view());
-        // inference: identity
+        assert_eq!(layer.input_grad(x.view()), a.view());
+        // inference: identity, the input itself
         layer.forward(x.view(), false).unwrap();
-        assert_eq!(layer.a(), x.view());
+        assert_eq!(layer.output(x.view()).as_ptr(), x.as_ptr());
         assert!(Dropout::<f32>::new(&[3], 1.0).is_err());
     }
 }

@@ -1,92 +1,43 @@
-//! Layer types, one file each, and the one schema every layer is declared with.
+//! Layer types, one file per family, and the one schema every layer is declared with.
 //!
 //! [`LayerSpec`] is what the Python binding receives (as JSON), what [`crate::Network`] builds
-//! from and what a model file stores. Each spec can be *planned* before anything is allocated:
-//! its configuration is checked, and its output shape and parameter shapes are computed with
-//! checked arithmetic against the limits of [`crate::limits`].
+//! from and what a model file stores: `{"type": "dense", "units": 64, "activation": "relu"}`.
+//! Each layer file defines a config struct (its spec's fields, with serde defaults) that
+//! implements [`LayerConfig`]: `plan` checks the configuration against an input shape and
+//! computes the output and parameter shapes with checked arithmetic, before anything is
+//! allocated; `build` then makes the layer. The registry at the bottom of this file maps each
+//! type name to its config: adding a layer is writing its file and one registry line.
 
+pub mod conv;
 pub mod dense;
 pub mod dropout;
+pub mod flatten;
+pub mod pooling;
+pub mod recurrent;
 
-pub use dense::Dense;
-pub use dropout::Dropout;
+pub use conv::{Conv, Conv1DConfig, Conv2DConfig, ConvConfig, ConvGeometry, Size2};
+pub use dense::{Dense, DenseConfig};
+pub use dropout::{Dropout, DropoutConfig};
+pub use flatten::{Flatten, FlattenConfig};
+pub use pooling::{
+    AveragePooling1DConfig, AveragePooling2DConfig, GlobalAveragePooling1DConfig,
+    GlobalAveragePooling2DConfig, GlobalMaxPooling1DConfig, GlobalMaxPooling2DConfig,
+    MaxPooling1DConfig, MaxPooling2DConfig, Pooling,
+};
+pub use recurrent::{
+    Bidirectional, BidirectionalConfig, GruConfig, LstmConfig, Recurrent, RecurrentSpec,
+    SimpleRnnConfig,
+};
 
-use serde::de::Error as _;
+use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
-
-use crate::schema::{config, take_tag};
 
 use crate::activation::Activation;
 use crate::error::{CoreError, Result};
 use crate::layer::Layer;
-use crate::limits::{check_extent, elements, MAX_TENSOR_ELEMENTS};
 use crate::scalar::Float;
-
-/// How to build one layer; the network builds each from the previous layer's output shape.
-/// Serialized with a `"type"` tag: `{"type": "dense", "units": 64, "activation": "relu"}`.
-/// Deserializing goes through the registry below ([`LayerSpec::deserialize`]): the tag picks
-/// a config struct per layer, whose errors name the field (`units: invalid value …`).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum LayerSpec {
-    /// A dense layer of `units` neurons, with an L2 penalty λ = `l2` on its weights.
-    Dense {
-        units: usize,
-        activation: Activation,
-        #[serde(default, skip_serializing_if = "is_zero")]
-        l2: f64,
-    },
-    /// Inverted dropout of a fraction `rate` of its inputs (training only).
-    Dropout { rate: f64 },
-}
-
-fn is_zero(v: &f64) -> bool {
-    *v == 0.0
-}
-
-/// `Dense`'s configuration, as a spec holds it.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DenseConfig {
-    units: usize,
-    activation: Activation,
-    #[serde(default)]
-    l2: f64,
-}
-
-/// `Dropout`'s configuration.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DropoutConfig {
-    rate: f64,
-}
-
-/// The registry: a spec's `"type"` → its config struct → the [`LayerSpec`].
-impl<'de> Deserialize<'de> for LayerSpec {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        let mut fields = Map::<String, Value>::deserialize(deserializer)?;
-        let kind = take_tag(&mut fields)?;
-        match kind.as_str() {
-            "dense" => {
-                let c: DenseConfig = config(fields)?;
-                Ok(LayerSpec::Dense {
-                    units: c.units,
-                    activation: c.activation,
-                    l2: c.l2,
-                })
-            }
-            "dropout" => {
-                let c: DropoutConfig = config(fields)?;
-                Ok(LayerSpec::Dropout { rate: c.rate })
-            }
-            other => Err(D::Error::custom(format!(
-                "type: unknown layer type {other:?}, expected one of {:?}",
-                LayerSpec::KINDS
-            ))),
-        }
-    }
-}
+use crate::schema::{config, take_tag};
 
 /// What a layer will be, computed from its spec and input shape without allocating.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,6 +49,14 @@ pub struct LayerPlan {
 }
 
 impl LayerPlan {
+    /// A layer without parameters whose output has `output_shape`.
+    pub fn without_params(output_shape: Vec<usize>) -> Self {
+        LayerPlan {
+            output_shape,
+            params: Vec::new(),
+        }
+    }
+
     /// Number of trainable scalars (already checked against the limits by `plan`).
     pub fn n_params(&self) -> usize {
         self.params
@@ -107,97 +66,124 @@ impl LayerPlan {
     }
 }
 
-impl LayerSpec {
-    /// Every layer type, as specs name them.
-    pub const KINDS: [&'static str; 2] = ["dense", "dropout"];
-
-    /// The layer type, as in the Python API and model files.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            LayerSpec::Dense { .. } => "dense",
-            LayerSpec::Dropout { .. } => "dropout",
-        }
+/// A layer's configuration, as its spec holds it (the fields besides `"type"`).
+pub trait LayerConfig: Clone + std::fmt::Debug + PartialEq + Serialize + DeserializeOwned {
+    /// Checks the configuration against `input_shape` (one example's, without m) and computes
+    /// the output and parameter shapes, all before anything is allocated. Errors name the
+    /// field (`units: …`) or the input shape and what the layer needs.
+    fn plan(&self, input_shape: &[usize]) -> Result<LayerPlan>;
+    /// Builds the layer over inputs of shape `input_shape`; called after `plan` passed.
+    fn build<F: Float>(&self, input_shape: &[usize]) -> Result<Box<dyn Layer<F>>>;
+    /// g^[l], for a layer whose output is g(Z) (see [`Layer::output_activation`]).
+    fn output_activation(&self) -> Option<Activation> {
+        None
     }
+    /// Whether the layer keeps a random stream of its own (saved in model files).
+    fn has_rng(&self) -> bool {
+        false
+    }
+}
 
+/// The registry: each layer's type name, `LayerSpec` variant and config struct.
+macro_rules! registry {
+    ($($kind:literal => $variant:ident($config:ty)),* $(,)?) => {
+        /// How to build one layer; the network builds each from the previous layer's output
+        /// shape. Serialized with a `"type"` tag and the config's fields.
+        #[derive(Clone, Debug, PartialEq, Serialize)]
+        #[serde(tag = "type")]
+        pub enum LayerSpec {
+            $(#[serde(rename = $kind)] $variant($config),)*
+        }
+
+        impl LayerSpec {
+            /// Every layer type, as specs name them.
+            pub const KINDS: &'static [&'static str] = &[$($kind),*];
+
+            /// The layer type, as in the Python API and model files.
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(LayerSpec::$variant(_) => $kind,)*
+                }
+            }
+
+            /// See [`LayerConfig::plan`].
+            pub fn plan(&self, input_shape: &[usize]) -> Result<LayerPlan> {
+                match self {
+                    $(LayerSpec::$variant(c) => c.plan(input_shape),)*
+                }
+            }
+
+            /// Builds the layer over inputs of shape `input_shape`, after [`LayerSpec::plan`]
+            /// passed.
+            pub fn build<F: Float>(&self, input_shape: &[usize]) -> Result<Box<dyn Layer<F>>> {
+                self.plan(input_shape)?;
+                match self {
+                    $(LayerSpec::$variant(c) => c.build::<F>(input_shape),)*
+                }
+            }
+
+            /// See [`LayerConfig::output_activation`].
+            pub fn output_activation(&self) -> Option<Activation> {
+                match self {
+                    $(LayerSpec::$variant(c) => c.output_activation(),)*
+                }
+            }
+
+            /// See [`LayerConfig::has_rng`].
+            pub fn has_rng(&self) -> bool {
+                match self {
+                    $(LayerSpec::$variant(c) => c.has_rng(),)*
+                }
+            }
+        }
+
+        /// The `"type"` tag picks the config struct, whose errors name the field.
+        impl<'de> Deserialize<'de> for LayerSpec {
+            fn deserialize<D: Deserializer<'de>>(
+                deserializer: D,
+            ) -> std::result::Result<Self, D::Error> {
+                let mut fields = Map::<String, Value>::deserialize(deserializer)?;
+                match take_tag::<D::Error>(&mut fields)?.as_str() {
+                    $($kind => Ok(LayerSpec::$variant(config(fields)?)),)*
+                    other => Err(D::Error::custom(format!(
+                        "type: unknown layer type {other:?}, expected one of {:?}",
+                        LayerSpec::KINDS
+                    ))),
+                }
+            }
+        }
+    };
+}
+
+registry! {
+    "conv1d" => Conv1D(Conv1DConfig),
+    "conv2d" => Conv2D(Conv2DConfig),
+    "dense" => Dense(DenseConfig),
+    "dropout" => Dropout(DropoutConfig),
+    "max_pooling1d" => MaxPooling1D(MaxPooling1DConfig),
+    "max_pooling2d" => MaxPooling2D(MaxPooling2DConfig),
+    "average_pooling1d" => AveragePooling1D(AveragePooling1DConfig),
+    "average_pooling2d" => AveragePooling2D(AveragePooling2DConfig),
+    "global_max_pooling1d" => GlobalMaxPooling1D(GlobalMaxPooling1DConfig),
+    "global_max_pooling2d" => GlobalMaxPooling2D(GlobalMaxPooling2DConfig),
+    "global_average_pooling1d" => GlobalAveragePooling1D(GlobalAveragePooling1DConfig),
+    "global_average_pooling2d" => GlobalAveragePooling2D(GlobalAveragePooling2DConfig),
+    "flatten" => Flatten(FlattenConfig),
+    "simple_rnn" => SimpleRnn(SimpleRnnConfig),
+    "gru" => Gru(GruConfig),
+    "lstm" => Lstm(LstmConfig),
+    "bidirectional" => Bidirectional(BidirectionalConfig),
+}
+
+impl LayerSpec {
     /// Parses a JSON list of specs (the binding's and the model file's form).
     pub fn list_from_json(json: &str) -> Result<Vec<LayerSpec>> {
-        serde_json::from_str(json).map_err(|e| CoreError::Value(format!("layer specs: {e}")))
-    }
-
-    /// Checks the configuration against `input_shape` and computes the output and parameter
-    /// shapes, all before anything is allocated.
-    pub fn plan(&self, input_shape: &[usize]) -> Result<LayerPlan> {
-        match *self {
-            LayerSpec::Dense {
-                units,
-                activation: _,
-                l2,
-            } => {
-                if !(l2.is_finite() && l2 >= 0.0) {
-                    return Err(CoreError::Value(format!(
-                        "l2: expected a finite number >= 0, got {l2}"
-                    )));
-                }
-                check_extent("units", units)?;
-                let n_prev = match input_shape {
-                    [n] => *n,
-                    other => {
-                        return Err(CoreError::Shape(format!(
-                            "a dense layer takes a vector per example, i.e. input shape \
-                             [n_prev]; got {other:?}"
-                        )))
-                    }
-                };
-                check_extent("the number of inputs", n_prev)?;
-                elements("W", &[units, n_prev], MAX_TENSOR_ELEMENTS)?;
-                Ok(LayerPlan {
-                    output_shape: vec![units],
-                    params: vec![("W", vec![units, n_prev]), ("b", vec![units, 1])],
-                })
-            }
-            LayerSpec::Dropout { rate } => {
-                if !(0.0..1.0).contains(&rate) {
-                    return Err(CoreError::Value(format!(
-                        "rate: expected a number in [0, 1), got {rate}"
-                    )));
-                }
-                Ok(LayerPlan {
-                    output_shape: input_shape.to_vec(),
-                    params: Vec::new(),
-                })
-            }
-        }
-    }
-
-    /// The output activation g^[l] (linear for layers without one).
-    pub fn activation(&self) -> Activation {
-        match *self {
-            LayerSpec::Dense { activation, .. } => activation,
-            LayerSpec::Dropout { .. } => Activation::Linear,
-        }
-    }
-
-    /// Whether the layer keeps a random stream of its own (saved in model files).
-    pub fn has_rng(&self) -> bool {
-        matches!(self, LayerSpec::Dropout { .. })
-    }
-
-    /// Builds the layer over inputs of shape `input_shape`, after [`LayerSpec::plan`] passed.
-    pub fn build<F: Float>(&self, input_shape: &[usize]) -> Result<Box<dyn Layer<F>>> {
-        self.plan(input_shape)?;
-        match *self {
-            LayerSpec::Dropout { rate } => Ok(Box::new(Dropout::new(input_shape, rate)?)),
-            LayerSpec::Dense {
-                units,
-                activation,
-                l2,
-            } => Ok(Box::new(Dense::with_l2(
-                input_shape[0],
-                units,
-                activation,
-                l2,
-            )?)),
-        }
+        let mut de = serde_json::Deserializer::from_str(json);
+        let specs: Vec<LayerSpec> = serde_path_to_error::deserialize(&mut de)
+            .map_err(|e| CoreError::Value(format!("layer specs: {}: {}", e.path(), e.inner())))?;
+        de.end()
+            .map_err(|e| CoreError::Value(format!("layer specs: {e}")))?;
+        Ok(specs)
     }
 }
 
@@ -211,7 +197,7 @@ mod tests {
                        {"type": "dropout", "rate": 0.5},
                        {"type": "dense", "units": 1, "activation": "sigmoid", "l2": 0.01}]"#;
         let specs = LayerSpec::list_from_json(json).unwrap();
-        assert_eq!(specs[0].activation(), Activation::LeakyRelu);
+        assert_eq!(specs[0].output_activation(), Some(Activation::LeakyRelu));
         let again = serde_json::to_string(&specs).unwrap();
         assert_eq!(LayerSpec::list_from_json(&again).unwrap(), specs);
     }
@@ -234,11 +220,11 @@ mod tests {
         }
         let deep = "[".repeat(100_000);
         assert!(LayerSpec::list_from_json(&deep).is_err());
-        let wide = LayerSpec::Dense {
+        let wide = LayerSpec::Dense(DenseConfig {
             units: 1 << 24,
             activation: Activation::Relu,
             l2: 0.0,
-        };
+        });
         assert!(wide.plan(&[1 << 24]).is_err(), "2^48 weights");
     }
 }

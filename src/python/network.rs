@@ -317,7 +317,7 @@ fn layer_info_impl<'py, F: Float>(
     let l = layer_ref(net, layer)?;
     let info = PyDict::new(py);
     info.set_item("type", l.kind())?;
-    info.set_item("activation", l.activation().name())?;
+    info.set_item("activation", l.output_activation().map(|a| a.name()))?;
     info.set_item("input_shape", l.input_shape().to_vec())?;
     info.set_item("output_shape", l.output_shape().to_vec())?;
     let params = PyList::empty(py);
