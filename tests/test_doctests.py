@@ -14,6 +14,9 @@ WITH_EXAMPLES = [
     "deepnet.model",
     "deepnet.layers.dense",
     "deepnet.layers.dropout",
+    "deepnet.layers.conv",
+    "deepnet.layers.pooling",
+    "deepnet.layers.recurrent",
     "deepnet.ops",
     "deepnet.gradcheck",
 ]

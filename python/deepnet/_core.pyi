@@ -28,7 +28,44 @@ def dense_backward(
     activation: str,
     upstream_is_dz: bool = False,
     first_layer: bool = False,
+    m: int | None = None,
 ) -> tuple[_Array, _Array, _Array | None]: ...
+def layer_forward(
+    spec: str, params: list[_Array], a_prev: _Array
+) -> tuple[_Array, _Array | None]: ...
+def layer_backward(
+    spec: str,
+    params: list[_Array],
+    a_prev: _Array,
+    upstream: _Array,
+    upstream_is_dz: bool = False,
+    need_da_prev: bool = True,
+) -> tuple[list[_Array], _Array | None]: ...
+def recurrent_step(
+    cell: str,
+    x: _Array,
+    h_prev: _Array | None,
+    c_prev: _Array | None,
+    wx: _Array,
+    wh: _Array,
+    bx: _Array,
+    bh: _Array,
+    activation: str = "tanh",
+) -> dict[str, _Array]: ...
+def recurrent_step_backward(
+    cell: str,
+    x: _Array,
+    h_prev: _Array | None,
+    c_prev: _Array | None,
+    wx: _Array,
+    wh: _Array,
+    bx: _Array,
+    bh: _Array,
+    step: dict[str, _Array],
+    dh: _Array,
+    dc: _Array | None = None,
+    activation: str = "tanh",
+) -> dict[str, _Array]: ...
 def sgd_step(param: _Array, grad: _Array, learning_rate: float) -> None: ...
 def activate(z: _Array, activation: str, derivative: bool = False) -> _Array: ...
 def get_num_threads() -> int: ...

@@ -28,12 +28,18 @@ Section 7 written out for XOR with a 2-4-1 network:
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
 
 from deepnet import _core
-from deepnet._validation import as_float_array, check_name, check_positive_float
+from deepnet._validation import (
+    as_float_array,
+    check_name,
+    check_positive_float,
+    check_positive_int,
+)
 
 ACTIVATIONS: tuple[str, ...] = tuple(_core.ACTIVATIONS)
 LOSSES: tuple[str, ...] = tuple(_core.LOSSES)
@@ -77,9 +83,15 @@ def dense_backward(
     *,
     upstream_is_dz: bool = False,
     first_layer: bool = False,
+    m: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(11) dZ = dA * g′(Z), (12) dW = (1/m) dZ·A_prevᵀ, (13) db = (1/m) Σ_i dz^(i),
     (14) dA_prev = Wᵀ·dZ.
+
+    The 1/m of (12)–(13) is here, because J is the mean over the m examples: dA is the
+    per-example ∂L/∂a (what `loss_gradient` returns), not ∂J/∂A. m is the number of columns
+    of A_prev unless given: pass it when the columns are not the examples (e.g. an im2col
+    matrix of positions × examples, where J is still a mean over m).
 
     Parameters
     ----------
@@ -93,6 +105,8 @@ def dense_backward(
     activation : str
     first_layer : bool, default False
         Skip (14), as the lecture does for layer 1.
+    m : int, optional
+        What (12)–(13) divide by; default the number of columns of A_prev.
 
     Returns
     -------
@@ -103,8 +117,10 @@ def dense_backward(
     check_name(activation, "activation", ACTIVATIONS)
     dtype = _dtype_of(W)
     dA, Z, A, A_prev, W = _arrays(dtype, dA=dA, Z=Z, A=A, A_prev=A_prev, W=W)
+    if m is not None:
+        m = check_positive_int(m, "m")
     return _core.dense_backward(
-        dA, Z, A, A_prev, W, activation, bool(upstream_is_dz), bool(first_layer)
+        dA, Z, A, A_prev, W, activation, bool(upstream_is_dz), bool(first_layer), m
     )
 
 
@@ -173,3 +189,252 @@ def update(param: np.ndarray, grad: Any, learning_rate: float) -> None:
     if grad.shape != param.shape:
         raise ValueError(f"grad: expected shape {param.shape} (that of param), got {grad.shape}")
     _core.sgd_step(param, grad, learning_rate)
+
+
+# -- convolution, pooling and one recurrent step: the layers' own kernels -----------------------
+
+
+def _layer_arrays(dtype: str, ndim: int, **arrays: Any) -> list[np.ndarray]:
+    return [as_float_array(v, name, dtype, ndim) for name, v in arrays.items()]
+
+
+def _conv(W: np.ndarray, strides: Any, padding: Any, dilation_rate: Any, activation: str) -> Any:
+    from deepnet.layers import Conv1D, Conv2D
+
+    if W.ndim not in (3, 4):
+        raise ValueError(
+            "W: expected (filters, channels, k) for a 1-D or (filters, channels, kh, kw) for a "
+            f"2-D convolution, got shape {W.shape}"
+        )
+    cls = Conv1D if W.ndim == 3 else Conv2D
+    kernel = W.shape[2] if W.ndim == 3 else list(W.shape[2:])
+    return cls(W.shape[0], kernel, strides, padding, dilation_rate, activation)
+
+
+def conv_forward(
+    W: Any,
+    b: Any,
+    A_prev: Any,
+    activation: str = "linear",
+    strides: Any = 1,
+    padding: Any = "valid",
+    dilation_rate: Any = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A convolutional layer's forward pass: (9) Z = W ⋆ A_prev + b (cross-correlation, over
+    every output position and example), (10) A = g(Z). The kernel `Conv1D`/`Conv2D` run.
+
+    Parameters
+    ----------
+    W : array of shape (filters, channels, k) or (filters, channels, kh, kw)
+        Its number of axes says whether the convolution is 1-D or 2-D.
+    b : array of shape (filters, 1)
+    A_prev : array of shape (channels, length, m) or (channels, height, width, m)
+    activation, strides, padding, dilation_rate
+        As `deepnet.Conv1D` / `deepnet.Conv2D` take them.
+
+    Returns
+    -------
+    Z, A : ndarrays of shape (filters, L_out, m) or (filters, H_out, W_out, m)
+    """
+    dtype = _dtype_of(W)
+    W = as_float_array(W, "W", dtype, np.asarray(W).ndim)
+    layer = _conv(W, strides, padding, dilation_rate, activation)
+    (b,) = _arrays(dtype, b=b)
+    (A_prev,) = _layer_arrays(dtype, W.ndim, A_prev=A_prev)
+    A, Z = _core.layer_forward(json.dumps(layer.spec()), [W, b], A_prev)
+    return Z, A
+
+
+def conv_backward(
+    dA: Any,
+    A_prev: Any,
+    W: Any,
+    b: Any,
+    activation: str = "linear",
+    strides: Any = 1,
+    padding: Any = "valid",
+    dilation_rate: Any = 1,
+    *,
+    upstream_is_dz: bool = False,
+    first_layer: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """A convolutional layer's backward pass: (11) dZ = dA ⊙ g′(Z) (skipped when
+    `upstream_is_dz`), (12) dW = (1/m) Σ over positions and examples of dZ times the input
+    window, (13) db = (1/m) Σ dZ, (14) dA_prev = the transposed convolution of dZ with W
+    (skipped for the first layer). The forward pass is recomputed from A_prev, W and b (for
+    g′(Z)), so this is exactly what `fit` runs.
+
+    Returns
+    -------
+    dW : ndarray of W's shape
+    db : ndarray of shape (filters, 1)
+    dA_prev : ndarray of A_prev's shape, or None when `first_layer`
+    """
+    dtype = _dtype_of(W)
+    W = as_float_array(W, "W", dtype, np.asarray(W).ndim)
+    layer = _conv(W, strides, padding, dilation_rate, activation)
+    (A_prev,) = _layer_arrays(dtype, W.ndim, A_prev=A_prev)
+    (dA,) = _layer_arrays(dtype, W.ndim, dA=dA)
+    (b,) = _arrays(dtype, b=b)
+    grads, da_prev = _core.layer_backward(
+        json.dumps(layer.spec()),
+        [W, b],
+        A_prev,
+        dA,
+        bool(upstream_is_dz),
+        not first_layer,
+    )
+    return grads[0], grads[1], da_prev
+
+
+POOLS = ("max", "average", "global_max", "global_average")
+
+
+def _pool(kind: str, dims: int, pool_size: Any, strides: Any, padding: str) -> Any:
+    from deepnet import layers
+
+    check_name(kind, "kind", POOLS)
+    name = {
+        "max": "MaxPooling",
+        "average": "AveragePooling",
+        "global_max": "GlobalMaxPooling",
+        "global_average": "GlobalAveragePooling",
+    }[kind] + f"{dims}D"
+    cls = getattr(layers, name)
+    return cls() if kind.startswith("global") else cls(pool_size, strides, padding)
+
+
+def pool_forward(
+    A_prev: Any,
+    kind: str = "max",
+    pool_size: Any = 2,
+    strides: Any = None,
+    padding: str = "valid",
+) -> np.ndarray:
+    """A pooling layer's forward pass over (channels, length, m) or (channels, height, width,
+    m): the max or the mean of each window (`kind` "max" or "average"), or of all positions
+    ("global_max", "global_average": output (channels, m)). Arguments as
+    `deepnet.MaxPooling1D` etc. take them."""
+    arr = np.asarray(A_prev)
+    if arr.ndim not in (3, 4):
+        raise ValueError(
+            "A_prev: expected (channels, length, m) or (channels, height, width, m), got "
+            f"shape {arr.shape}"
+        )
+    (A_prev,) = _layer_arrays(_dtype_of(A_prev), arr.ndim, A_prev=A_prev)
+    layer = _pool(kind, arr.ndim - 2, pool_size, strides, padding)
+    return _core.layer_forward(json.dumps(layer.spec()), [], A_prev)[0]
+
+
+def pool_backward(
+    dA: Any,
+    A_prev: Any,
+    kind: str = "max",
+    pool_size: Any = 2,
+    strides: Any = None,
+    padding: str = "valid",
+) -> np.ndarray:
+    """A pooling layer's backward pass: dA_prev. Max pooling routes each dA to the position
+    that was the maximum of its window (summed where windows overlap); average pooling spreads
+    it evenly over the window's real positions. The forward pass is recomputed from A_prev."""
+    arr = np.asarray(A_prev)
+    if arr.ndim not in (3, 4):
+        raise ValueError(
+            "A_prev: expected (channels, length, m) or (channels, height, width, m), got "
+            f"shape {arr.shape}"
+        )
+    dtype = _dtype_of(A_prev)
+    (A_prev,) = _layer_arrays(dtype, arr.ndim, A_prev=A_prev)
+    layer = _pool(kind, arr.ndim - 2, pool_size, strides, padding)
+    dA = as_float_array(dA, "dA", dtype, np.asarray(dA).ndim)
+    return _core.layer_backward(json.dumps(layer.spec()), [], A_prev, dA)[1]
+
+
+CELLS = ("simple_rnn", "gru", "lstm")
+
+
+def recurrent_step(
+    cell: str,
+    x: Any,
+    h_prev: Any,
+    Wx: Any,
+    Wh: Any,
+    bx: Any,
+    bh: Any,
+    c_prev: Any = None,
+    activation: str = "tanh",
+) -> dict[str, np.ndarray]:
+    """One time step of a recurrent cell, forward (the kernel `SimpleRNN`, `GRU` and `LSTM`
+    run once per step; gate order and equations PyTorch's, see those classes).
+
+    Parameters
+    ----------
+    cell : {"simple_rnn", "gru", "lstm"}
+    x : array of shape (n_x, m)
+        x_t, one column per example.
+    h_prev : array of shape (units, m), or None for h_0 = 0
+    Wx, Wh, bx, bh : arrays of shapes (g·units, n_x), (g·units, units), (g·units, 1) ×2
+    c_prev : array of shape (units, m), optional
+        The LSTM's cell state (None: c_0 = 0).
+    activation : str, default "tanh"
+        The simple cell's g.
+
+    Returns
+    -------
+    dict
+        "h" (units, m); "c" (units, m) for an LSTM, else (0, m); "gates" (g·units, m) and
+        "aux": the cache `recurrent_step_backward` takes.
+    """
+    check_name(cell, "cell", CELLS)
+    dtype = _dtype_of(x)
+    x, Wx, Wh, bx, bh = _arrays(dtype, x=x, Wx=Wx, Wh=Wh, bx=bx, bh=bh)
+    h_prev = None if h_prev is None else _arrays(dtype, h_prev=h_prev)[0]
+    c_prev = None if c_prev is None else _arrays(dtype, c_prev=c_prev)[0]
+    return dict(_core.recurrent_step(cell, x, h_prev, c_prev, Wx, Wh, bx, bh, activation))
+
+
+def recurrent_step_backward(
+    cell: str,
+    dh: Any,
+    step: dict[str, np.ndarray],
+    x: Any,
+    h_prev: Any,
+    Wx: Any,
+    Wh: Any,
+    bx: Any,
+    bh: Any,
+    c_prev: Any = None,
+    dc: Any = None,
+    activation: str = "tanh",
+) -> dict[str, np.ndarray]:
+    """One time step of a recurrent cell, backward (BPTT): from dJ/dh_t (and dJ/dc_t for an
+    LSTM), (11) through the gates, then (12)–(13) for this step's share of dWx, dWh, dbx, dbh
+    (with their 1/m) and (14) for dx_t, dh_{t−1} and dc_{t−1}.
+
+    Parameters
+    ----------
+    dh : array of shape (units, m)
+        All of dJ/dh_t: this step's dA plus what step t+1 sent back.
+    step : dict
+        What `recurrent_step` returned for this step.
+    x, h_prev, Wx, Wh, bx, bh, c_prev, activation
+        As given to `recurrent_step`.
+    dc : array of shape (units, m), optional
+        dJ/dc_t (LSTM; None: zero, as at the last step).
+
+    Returns
+    -------
+    dict with "dWx", "dWh", "dbx", "dbh", "dx", "dh_prev", "dc_prev"
+    """
+    check_name(cell, "cell", CELLS)
+    dtype = _dtype_of(x)
+    x, Wx, Wh, bx, bh, dh = _arrays(dtype, x=x, Wx=Wx, Wh=Wh, bx=bx, bh=bh, dh=dh)
+    h_prev = None if h_prev is None else _arrays(dtype, h_prev=h_prev)[0]
+    c_prev = None if c_prev is None else _arrays(dtype, c_prev=c_prev)[0]
+    dc = None if dc is None else _arrays(dtype, dc=dc)[0]
+    cache = {k: np.asarray(v, dtype=dtype) for k, v in step.items()}
+    return dict(
+        _core.recurrent_step_backward(
+            cell, x, h_prev, c_prev, Wx, Wh, bx, bh, cache, dh, dc, activation
+        )
+    )

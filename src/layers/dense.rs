@@ -49,22 +49,38 @@ pub fn backward_from_dz<F: Float>(
     w: ArrayView2<F>,
     a_prev: ArrayView2<F>,
     dz: ArrayView2<F>,
+    dw: ArrayViewMut2<F>,
+    db: ArrayViewMut2<F>,
+    da_prev: Option<ArrayViewMut2<F>>,
+) -> Result<()> {
+    backward_from_dz_over(dz.ncols(), w, a_prev, dz, dw, db, da_prev)
+}
+
+/// [`backward_from_dz`] with the 1/m of (12)–(13) taken over `m_div` instead of the number of
+/// columns of dZ: for a caller whose columns are not the examples (e.g. positions × examples
+/// of an im2col matrix, where J's mean is still over the m examples).
+pub fn backward_from_dz_over<F: Float>(
+    m_div: usize,
+    w: ArrayView2<F>,
+    a_prev: ArrayView2<F>,
+    dz: ArrayView2<F>,
     mut dw: ArrayViewMut2<F>,
     mut db: ArrayViewMut2<F>,
     da_prev: Option<ArrayViewMut2<F>>,
 ) -> Result<()> {
     let (n, n_prev) = w.dim();
     let m = dz.ncols();
-    if m == 0 {
-        return Err(CoreError::Shape(
-            "dZ: expected at least one example (column), got 0".into(),
-        ));
+    if m == 0 || m_div == 0 {
+        return Err(CoreError::Shape(format!(
+            "dZ: expected at least one example (column) and m > 0, got {m} columns and m = \
+             {m_div}"
+        )));
     }
     expect_shape("A_prev", &[n_prev, m], a_prev.shape())?;
     expect_shape("dZ", &[n, m], dz.shape())?;
     expect_shape("dW", &[n, n_prev], dw.shape())?;
     expect_shape("db", &[n, 1], db.shape())?;
-    let inv_m = F::one() / F::c(m as f64);
+    let inv_m = F::one() / F::c(m_div as f64);
     // (12) dW = (1/m) dZ A_prevᵀ
     gemm(inv_m, dz, a_prev.t(), F::zero(), dw.view_mut());
     // (13) db = (1/m) Σ over the columns of dZ, one contiguous row at a time

@@ -1,11 +1,13 @@
 //! The PyO3 binding: the only module that knows Python. It converts arrays (no copy on the way
 //! in: `as_array` views of the caller's buffers, whatever their strides), releases the GIL around
 //! every kernel, catches any panic (a bug) as a `RuntimeError`, and maps [`CoreError`] to
-//! Python exceptions. No maths here. One file per concern: `ops` (the kernels of
-//! `deepnet.ops`), `network` (`_core.Network`), `optimizer` (optimizer and schedule specs),
-//! `files` (safetensors bytes).
+//! Python exceptions. No maths here. One file per concern: `ops` (the dense kernels of
+//! `deepnet.ops`), `layer_ops` (any layer's forward and backward, one recurrent step),
+//! `network` (`_core.Network`), `optimizer` (optimizer and schedule specs), `files`
+//! (safetensors bytes).
 
 mod files;
+mod layer_ops;
 mod network;
 mod ops;
 mod optimizer;
@@ -112,6 +114,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(files::safetensors_dumps, m)?)?;
     m.add_function(wrap_pyfunction!(files::safetensors_loads, m)?)?;
     m.add_function(wrap_pyfunction!(ops::set_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(layer_ops::layer_forward, m)?)?;
+    m.add_function(wrap_pyfunction!(layer_ops::layer_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(layer_ops::recurrent_step, m)?)?;
+    m.add_function(wrap_pyfunction!(layer_ops::recurrent_step_backward, m)?)?;
     m.add(
         "ACTIVATIONS",
         Activation::ALL.iter().map(|a| a.name()).collect::<Vec<_>>(),

@@ -94,6 +94,7 @@ fn dense_backward_impl<'py, F: Float + Element>(
     activation: Activation,
     upstream_is_dz: bool,
     first_layer: bool,
+    m_div: Option<usize>,
 ) -> PyResult<Grads<'py>> {
     let upstream_name = if upstream_is_dz { "dZ" } else { "dA" };
     let da = readonly::<F, ndarray::Ix2>(da, upstream_name)?;
@@ -130,7 +131,8 @@ fn dense_backward_impl<'py, F: Float + Element>(
             true => None,
             false => Some(zeros2::<F>("dA_prev", (n_prev, m))?),
         };
-        dense::backward_from_dz(
+        dense::backward_from_dz_over(
+            m_div.unwrap_or(m),
             w,
             a_prev,
             dz,
@@ -150,7 +152,7 @@ fn dense_backward_impl<'py, F: Float + Element>(
 /// (11)–(14): returns (dW, db, dA_prev) (dA_prev is None for the first layer). With
 /// `upstream_is_dz`, `da` is dZ already (the collapsed Ŷ − Y) and (11) is skipped.
 #[pyfunction]
-#[pyo3(signature = (da, z, a, a_prev, w, activation, upstream_is_dz=false, first_layer=false))]
+#[pyo3(signature = (da, z, a, a_prev, w, activation, upstream_is_dz=false, first_layer=false, m=None))]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn dense_backward<'py>(
     py: Python<'py>,
@@ -162,12 +164,13 @@ pub(super) fn dense_backward<'py>(
     activation: &str,
     upstream_is_dz: bool,
     first_layer: bool,
+    m: Option<usize>,
 ) -> PyResult<Grads<'py>> {
     let act = Activation::from_name(activation)?;
     if is_f64(w, "W")? {
-        dense_backward_impl::<f64>(py, da, z, a, a_prev, w, act, upstream_is_dz, first_layer)
+        dense_backward_impl::<f64>(py, da, z, a, a_prev, w, act, upstream_is_dz, first_layer, m)
     } else {
-        dense_backward_impl::<f32>(py, da, z, a, a_prev, w, act, upstream_is_dz, first_layer)
+        dense_backward_impl::<f32>(py, da, z, a, a_prev, w, act, upstream_is_dz, first_layer, m)
     }
 }
 

@@ -15,12 +15,14 @@
 //! the thread count.
 
 mod bidirectional;
+mod by_hand;
 mod cells;
 mod config;
 #[cfg(test)]
 mod tests;
 
 pub use bidirectional::Bidirectional;
+pub use by_hand::{step_backward_by_hand, step_forward_by_hand, StepGradients, StepOutput};
 pub use cells::{step_backward, step_forward, Cell, State, StateMut, Step, StepGrads, StepMut};
 pub use config::{BidirectionalConfig, GruConfig, LstmConfig, RecurrentSpec, SimpleRnnConfig};
 
