@@ -1,10 +1,9 @@
-//! A network of L layers and the training process of section 7: forward, cost, backward,
-//! update, one call per mini-batch step or per epoch, with no Python between the layers.
+//! A network of L layers (figure 4): building it from specs, forward (9)–(10), the cost J,
+//! backward (11)–(15) and the gradients, with no Python between the layers. The training
+//! process of section 7 (steps, epochs, `fit`) is in [`crate::training`].
 
-use ndarray::{s, Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, Axis, Ix2, Slice, Zip};
-use std::time::{Duration, Instant};
+use ndarray::{s, Array2, ArrayD, ArrayView2, ArrayViewD, Axis, Ix2, Slice, Zip};
 
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -20,142 +19,42 @@ use crate::optimizers::Optimizer;
 use crate::rng::RngState;
 use crate::scalar::Float;
 
+pub use crate::training::{
+    EpochEnd, EpochReport, FitOptions, FitReport, StopReason, INTERRUPT_POLL,
+};
+
 /// Columns per chunk in `predict` and `cost`, so inference workspaces stay bounded whatever m.
 const INFERENCE_CHUNK: usize = 4096;
-
-/// What one training step reports.
-#[derive(Clone, Copy, Debug)]
-struct Step {
-    /// J of the batch before the update, penalty included.
-    cost: f64,
-    /// The L2 penalty part of `cost`.
-    penalty: f64,
-    /// Examples classified right (classification losses).
-    correct: Option<f64>,
-}
-
-/// How often a long training call asks whether to stop (Ctrl-C).
-pub const INTERRUPT_POLL: Duration = Duration::from_millis(20);
-
-/// How an epoch ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EpochEnd {
-    /// Every mini-batch was used.
-    Completed,
-    /// J or a parameter became NaN or infinite; the parameters were restored to those the
-    /// epoch started from.
-    Diverged,
-    /// The interrupt callback asked to stop; the epoch's completed steps are kept.
-    Interrupted,
-}
-
-/// What one epoch of training reports.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct EpochReport {
-    /// The mean of the mini-batch costs J, weighted by batch size (each computed before its
-    /// update), L2 penalty included. With one full batch this is J at the parameters the
-    /// epoch started from.
-    pub cost: f64,
-    /// The part of `cost` that is the L2 penalty (0 without L2).
-    pub penalty: f64,
-    /// The fraction of the epoch's examples classified right, for classification losses.
-    pub accuracy: Option<f64>,
-    pub end: EpochEnd,
-}
-
-impl EpochReport {
-    fn stopped(cost: f64, end: EpochEnd) -> Self {
-        EpochReport {
-            cost,
-            penalty: 0.0,
-            accuracy: None,
-            end,
-        }
-    }
-
-    /// Whether training diverged in this epoch.
-    pub fn diverged(&self) -> bool {
-        self.end == EpochEnd::Diverged
-    }
-}
-
-/// Why [`Network::fit`] stopped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StopReason {
-    Epochs,
-    TargetCost,
-    Converged,
-    Diverged,
-    Interrupted,
-}
-
-impl StopReason {
-    /// The name Python's `History.stop_reason` uses.
-    pub fn name(self) -> &'static str {
-        match self {
-            StopReason::Epochs => "epochs",
-            StopReason::TargetCost => "target_cost",
-            StopReason::Converged => "converged",
-            StopReason::Diverged => "diverged",
-            StopReason::Interrupted => "interrupted",
-        }
-    }
-}
-
-/// The settings of [`Network::fit`].
-#[derive(Clone, Debug, PartialEq)]
-pub struct FitOptions {
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub shuffle: bool,
-    pub target_cost: Option<f64>,
-    pub tol: Option<f64>,
-    /// J of the epoch before this call, so `tol` works across calls.
-    pub previous_cost: Option<f64>,
-}
-
-/// What [`Network::fit`] reports: J of every completed epoch and why it stopped. If it
-/// diverged, the diverging epoch is the one after the last cost.
-#[derive(Clone, Debug, PartialEq)]
-pub struct FitReport {
-    /// J per completed epoch, L2 penalty included.
-    pub costs: Vec<f64>,
-    /// The penalty part of each cost.
-    pub penalties: Vec<f64>,
-    /// Training accuracy per completed epoch (classification losses only).
-    pub accuracies: Vec<f64>,
-    pub stop: StopReason,
-}
 
 /// The state of a network that training changes, saved by [`Network::checkpoint`].
 #[derive(Clone, Debug)]
 pub struct Checkpoint<F: Float> {
     params: Vec<Vec<ArrayD<F>>>,
-    optimizer: Optimizer<F>,
+    pub(crate) optimizer: Optimizer<F>,
     rng_states: Vec<RngState>,
 }
 
 /// A sequence of layers with a loss: the network of figure 4.
 pub struct Network<F: Float> {
-    input_shape: Vec<usize>,
-    layers: Vec<Box<dyn Layer<F>>>,
-    loss: Loss,
+    pub(crate) input_shape: Vec<usize>,
+    pub(crate) layers: Vec<Box<dyn Layer<F>>>,
+    pub(crate) loss: Loss,
     /// (15) workspace: dA^[L], or dZ^[L] = Ŷ − Y when the output layer pairs with the loss.
-    delta: Workspace<F>,
+    pub(crate) delta: Workspace<F>,
     /// Gathered mini-batches when examples are visited in a shuffled order.
-    batch_x: Workspace<F>,
-    batch_y: Workspace<F>,
+    pub(crate) batch_x: Workspace<F>,
+    pub(crate) batch_y: Workspace<F>,
     /// Parameters and optimizer at the start of the current epoch, restored if training
     /// diverges.
-    backup: Vec<Vec<ArrayD<F>>>,
-    optimizer_backup: Option<Optimizer<F>>,
+    pub(crate) backup: Vec<Vec<ArrayD<F>>>,
+    pub(crate) optimizer_backup: Option<Optimizer<F>>,
     /// The shuffling stream (seeded with the network's seed, a stream apart from the
     /// initialization's), so the same seed visits the examples in the same orders.
-    shuffle_rng: ChaCha8Rng,
+    pub(crate) shuffle_rng: ChaCha8Rng,
     /// The visiting order of the current epoch, reused.
-    order: Vec<usize>,
+    pub(crate) order: Vec<usize>,
     /// How (16)–(17) update the parameters; plain gradient descent unless set.
-    optimizer: Optimizer<F>,
+    pub(crate) optimizer: Optimizer<F>,
 }
 
 impl<F: Float> Network<F> {
@@ -403,7 +302,7 @@ impl<F: Float> Network<F> {
     }
 
     /// Checks X and Y together; returns m.
-    fn check_xy(&self, x: &ArrayViewD<F>, y: &ArrayView2<F>) -> Result<usize> {
+    pub(crate) fn check_xy(&self, x: &ArrayViewD<F>, y: &ArrayView2<F>) -> Result<usize> {
         let m = self.check_x(x)?;
         let n_y = self.n_y();
         if y.shape() != [n_y, m] {
@@ -423,7 +322,7 @@ impl<F: Float> Network<F> {
         self.forward_unchecked(x, false)
     }
 
-    fn forward_unchecked(&mut self, x: ArrayViewD<F>, training: bool) -> Result<()> {
+    pub(crate) fn forward_unchecked(&mut self, x: ArrayViewD<F>, training: bool) -> Result<()> {
         for l in 0..self.layers.len() {
             let (before, rest) = self.layers.split_at_mut(l);
             rest[0].forward(activation_of(before, x.view()), training)?;
@@ -477,7 +376,7 @@ impl<F: Float> Network<F> {
 
     /// J after a forward pass over `x`, whose targets are `y`. For the paired output
     /// activations J comes from Z^[L] (stable, no clipping).
-    fn batch_cost(&self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Result<f64> {
+    pub(crate) fn batch_cost(&self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Result<f64> {
         match self.paired_logits() {
             Some(z) => self.loss.cost_from_logits(z, y),
             None => Ok(self.loss.cost(self.output(x), y)),
@@ -487,7 +386,7 @@ impl<F: Float> Network<F> {
     /// How many examples of the last forward pass are classified right: the largest output is
     /// the one-hot class (categorical, n_y > 1), or each output is on the right side of 1/2
     /// (binary; a column counts as the mean over its outputs). None for mse.
-    fn batch_correct(&self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Option<f64> {
+    pub(crate) fn batch_correct(&self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Option<f64> {
         if !self.loss.is_classification() {
             return None;
         }
@@ -543,7 +442,7 @@ impl<F: Float> Network<F> {
 
     /// Backward pass (11)–(15) over the batch of the last forward pass, which must have been
     /// run on `x`. Fills every layer's gradients.
-    fn backward_unchecked(&mut self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Result<()> {
+    pub(crate) fn backward_unchecked(&mut self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Result<()> {
         let paired = self.paired_logits().is_some();
         let (n_y, m) = y.dim();
         self.delta.resize(&[n_y, m])?;
@@ -589,305 +488,6 @@ impl<F: Float> Network<F> {
             Ok(cost)
         })
     }
-
-    /// One step of section 7 on a batch: forward, cost, backward, and the optimizer's update.
-    /// Returns J of the batch (before the update, penalty included). If J is not finite
-    /// nothing is updated.
-    pub fn train_step(&mut self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Result<f64> {
-        self.check_xy(&x, &y)?;
-        in_pool(|| self.step_unchecked(x, y).map(|s| s.cost))
-    }
-
-    fn step_unchecked(&mut self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Result<Step> {
-        self.forward_unchecked(x.view(), true)?;
-        let penalty = self.penalty();
-        let cost = self.batch_cost(x.view(), y)? + penalty;
-        let correct = self.batch_correct(x.view(), y);
-        if cost.is_finite() {
-            self.backward_unchecked(x, y)?;
-            self.optimizer.step(&mut self.layers);
-        }
-        Ok(Step {
-            cost,
-            penalty,
-            correct,
-        })
-    }
-
-    /// One epoch: mini-batches of `batch_size` columns, in the column order `order` (a
-    /// permutation of 0..m) or in storage order when `None`. In storage order a mini-batch is
-    /// a view of X (no copy); in a shuffled order it is gathered into a reused workspace.
-    ///
-    /// If J or a parameter becomes NaN or infinite, training of this epoch stops and the
-    /// parameters are restored to those the epoch started from.
-    pub fn train_epoch(
-        &mut self,
-        x: ArrayViewD<F>,
-        y: ArrayView2<F>,
-        batch_size: usize,
-        order: Option<&[usize]>,
-    ) -> Result<EpochReport> {
-        let m = self.check_training_args(&x, &y, batch_size)?;
-        if let Some(order) = order {
-            if order.len() != m {
-                return Err(CoreError::Value(format!(
-                    "order: expected a permutation of the {m} example indices, got {} indices",
-                    order.len()
-                )));
-            }
-            if let Some(&bad) = order.iter().find(|&&i| i >= m) {
-                return Err(CoreError::Value(format!(
-                    "order: index {bad} is out of range for {m} examples"
-                )));
-            }
-        }
-        in_pool(|| {
-            let report = self.epoch_unchecked(x, y, batch_size, order, &mut || false)?;
-            if report.end == EpochEnd::Completed {
-                self.optimizer.end_epoch();
-            }
-            Ok(report)
-        })
-    }
-
-    fn check_training_args(
-        &self,
-        x: &ArrayViewD<F>,
-        y: &ArrayView2<F>,
-        batch_size: usize,
-    ) -> Result<usize> {
-        let m = self.check_xy(x, y)?;
-        if batch_size == 0 {
-            return Err(CoreError::Value(
-                "batch_size must be a positive integer, got 0".into(),
-            ));
-        }
-        Ok(m)
-    }
-
-    /// The epoch loop. `interrupt` is polled between steps (at most every
-    /// [`INTERRUPT_POLL`]); when it returns true the epoch stops after the step in progress,
-    /// leaving every layer updated by the same, complete steps.
-    fn epoch_unchecked(
-        &mut self,
-        x: ArrayViewD<F>,
-        y: ArrayView2<F>,
-        batch_size: usize,
-        order: Option<&[usize]>,
-        interrupt: &mut (dyn FnMut() -> bool + Send),
-    ) -> Result<EpochReport> {
-        let m = y.ncols();
-        self.save_backup();
-        let axis = Axis(x.ndim() - 1);
-        let (mut total, mut penalty, mut correct) = (0.0, 0.0, None::<f64>);
-        let mut last_poll = Instant::now();
-        for start in (0..m).step_by(batch_size) {
-            let end = (start + batch_size).min(m);
-            let step = match order {
-                None => self.step_unchecked(
-                    x.slice_axis(axis, Slice::from(start..end)),
-                    y.slice(s![.., start..end]),
-                )?,
-                Some(order) => self.gathered_step(&x, &y, &order[start..end])?,
-            };
-            if !step.cost.is_finite() {
-                self.restore_backup();
-                return Ok(EpochReport::stopped(step.cost, EpochEnd::Diverged));
-            }
-            let n = (end - start) as f64;
-            total += step.cost * n;
-            penalty += step.penalty * n;
-            if let Some(c) = step.correct {
-                *correct.get_or_insert(0.0) += c;
-            }
-            if end < m && last_poll.elapsed() >= INTERRUPT_POLL {
-                last_poll = Instant::now();
-                if interrupt() {
-                    return Ok(EpochReport::stopped(
-                        total / end as f64,
-                        EpochEnd::Interrupted,
-                    ));
-                }
-            }
-        }
-        if !self.params_finite() {
-            self.restore_backup();
-            return Ok(EpochReport::stopped(f64::NAN, EpochEnd::Diverged));
-        }
-        let m = m as f64;
-        Ok(EpochReport {
-            cost: total / m,
-            penalty: penalty / m,
-            accuracy: correct.map(|c| c / m),
-            end: EpochEnd::Completed,
-        })
-    }
-
-    /// The training process of section 7 over up to `options.epochs` epochs: shuffling (from
-    /// the network's seeded stream) when asked, stopping at the epoch limit, when J <=
-    /// `target_cost`, when J changes by less than `tol`, when training diverges (parameters
-    /// restored to the last finite epoch), or when `interrupt` returns true (polled between
-    /// steps, at most every [`INTERRUPT_POLL`]).
-    pub fn fit(
-        &mut self,
-        x: ArrayViewD<F>,
-        y: ArrayView2<F>,
-        options: &FitOptions,
-        interrupt: &mut (dyn FnMut() -> bool + Send),
-    ) -> Result<FitReport> {
-        in_pool(|| self.fit_in_pool(x, y, options, interrupt))
-    }
-
-    fn fit_in_pool(
-        &mut self,
-        x: ArrayViewD<F>,
-        y: ArrayView2<F>,
-        options: &FitOptions,
-        interrupt: &mut (dyn FnMut() -> bool + Send),
-    ) -> Result<FitReport> {
-        let m = self.check_training_args(&x, &y, options.batch_size)?;
-        let mut order = std::mem::take(&mut self.order);
-        let mut report = FitReport {
-            costs: Vec::with_capacity(options.epochs.min(1 << 16)),
-            penalties: Vec::new(),
-            accuracies: Vec::new(),
-            stop: StopReason::Epochs,
-        };
-        let mut previous = options.previous_cost;
-        let mut last_poll = Instant::now();
-        let result = (|| -> Result<()> {
-            for _ in 0..options.epochs {
-                let shuffled = options.shuffle && options.batch_size < m;
-                if shuffled {
-                    next_order(&mut self.shuffle_rng, m, &mut order);
-                }
-                let epoch = self.epoch_unchecked(
-                    x.view(),
-                    y,
-                    options.batch_size,
-                    shuffled.then_some(order.as_slice()),
-                    interrupt,
-                )?;
-                match epoch.end {
-                    EpochEnd::Diverged => {
-                        report.stop = StopReason::Diverged;
-                        return Ok(());
-                    }
-                    EpochEnd::Interrupted => {
-                        report.stop = StopReason::Interrupted;
-                        return Ok(());
-                    }
-                    EpochEnd::Completed => {
-                        self.optimizer.end_epoch();
-                        report.costs.push(epoch.cost);
-                        report.penalties.push(epoch.penalty);
-                        report.accuracies.extend(epoch.accuracy);
-                    }
-                }
-                if options.target_cost.is_some_and(|t| epoch.cost <= t) {
-                    report.stop = StopReason::TargetCost;
-                    return Ok(());
-                }
-                if let (Some(tol), Some(prev)) = (options.tol, previous) {
-                    if (prev - epoch.cost).abs() < tol {
-                        report.stop = StopReason::Converged;
-                        return Ok(());
-                    }
-                }
-                previous = Some(epoch.cost);
-                // also poll between epochs, for many short ones
-                if last_poll.elapsed() >= INTERRUPT_POLL {
-                    last_poll = Instant::now();
-                    if interrupt() {
-                        report.stop = StopReason::Interrupted;
-                        return Ok(());
-                    }
-                }
-            }
-            Ok(())
-        })();
-        self.order = order;
-        result.map(|()| report)
-    }
-
-    /// A step on the columns `idx` of X and Y, copied into the batch workspaces.
-    fn gathered_step(
-        &mut self,
-        x: &ArrayViewD<F>,
-        y: &ArrayView2<F>,
-        idx: &[usize],
-    ) -> Result<Step> {
-        let bs = idx.len();
-        let mut shape = self.input_shape.clone();
-        shape.push(bs);
-        let mut bx = std::mem::take(&mut self.batch_x);
-        let mut by = std::mem::take(&mut self.batch_y);
-        let result = (|| {
-            bx.resize(&shape)?;
-            by.resize(&[y.nrows(), bs])?;
-            gather_examples(x.view(), idx, bx.view_mut());
-            gather_examples(y.view().into_dyn(), idx, by.view_mut());
-            let yb = by.view().into_dimensionality::<Ix2>().expect("2-D");
-            self.step_unchecked(bx.view(), yb)
-        })();
-        self.batch_x = bx;
-        self.batch_y = by;
-        result
-    }
-
-    /// The orders in which the next `epochs` shuffled epochs over `m` examples will visit
-    /// them, without advancing the shuffling stream (for tests and for students who want to
-    /// replay `fit` by hand).
-    pub fn peek_orders(&self, m: usize, epochs: usize) -> Vec<Vec<usize>> {
-        let mut rng = self.shuffle_rng.clone();
-        (0..epochs)
-            .map(|_| {
-                let mut order = Vec::with_capacity(m);
-                next_order(&mut rng, m, &mut order);
-                order
-            })
-            .collect()
-    }
-
-    /// Whether every parameter is finite.
-    pub fn params_finite(&self) -> bool {
-        self.layers
-            .iter()
-            .all(|l| l.params().iter().all(|p| p.iter().all(|v| v.is_finite())))
-    }
-
-    fn save_backup(&mut self) {
-        match &mut self.optimizer_backup {
-            Some(saved) => saved.clone_from(&self.optimizer),
-            None => self.optimizer_backup = Some(self.optimizer.clone()),
-        }
-        if self.backup.len() != self.layers.len() {
-            self.backup = self
-                .layers
-                .iter()
-                .map(|l| l.params().iter().map(|p| p.to_owned()).collect())
-                .collect();
-        } else {
-            for (saved, layer) in self.backup.iter_mut().zip(&self.layers) {
-                for (s, p) in saved.iter_mut().zip(layer.params()) {
-                    s.assign(&p);
-                }
-            }
-        }
-    }
-
-    fn restore_backup(&mut self) {
-        if let Some(saved) = &self.optimizer_backup {
-            self.optimizer.clone_from(saved);
-        }
-        for (saved, layer) in self.backup.iter().zip(self.layers.iter_mut()) {
-            for (i, s) in saved.iter().enumerate() {
-                layer
-                    .set_param(i, s.view())
-                    .expect("backup has the parameters' shapes");
-            }
-        }
-    }
 }
 
 /// A^[l] after `layers` (the first l), given the X their last forward pass ran on: each
@@ -921,29 +521,12 @@ fn in_layer(l: usize, e: CoreError) -> CoreError {
     }
 }
 
-/// The next epoch's visiting order: a uniform permutation of 0..m (Fisher–Yates).
-fn next_order(rng: &mut ChaCha8Rng, m: usize, order: &mut Vec<usize>) {
-    order.clear();
-    order.extend(0..m);
-    order.shuffle(rng);
-}
-
-/// out[..., j] = src[..., idx[j]] along the last (example) axis, for any number of axes and
-/// any strides: lane by lane, so a C-ordered source is read along its rows.
-fn gather_examples<F: Float>(src: ArrayViewD<F>, idx: &[usize], mut out: ArrayViewMutD<F>) {
-    let axis = Axis(src.ndim() - 1);
-    for (src_lane, mut out_lane) in src.lanes(axis).into_iter().zip(out.lanes_mut(axis)) {
-        for (o, &i) in out_lane.iter_mut().zip(idx) {
-            *o = src_lane[i];
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::activation::Activation;
     use crate::layers::DenseConfig;
+    use std::time::{Duration, Instant};
     use approx::assert_abs_diff_eq;
     use ndarray::array;
 
