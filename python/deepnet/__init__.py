@@ -9,7 +9,6 @@ from deepnet import callbacks, ops, optimizers
 from deepnet._core import __version__, get_num_threads, set_num_threads
 from deepnet.gradcheck import gradient_check
 from deepnet.history import History
-from deepnet.io import load
 from deepnet.layers import (
     ACTIVATIONS,
     GRU,
@@ -31,7 +30,7 @@ from deepnet.layers import (
     MaxPooling2D,
     SimpleRNN,
 )
-from deepnet.model import LOSSES, Sequential
+from deepnet.model import LOSSES, Sequential, load
 from deepnet.plotting import plot_decision_boundary
 from deepnet.reference import per_example_gradients
 

@@ -1,4 +1,5 @@
-"""Saving and loading models as safetensors files.
+"""Model files: encoding a model to safetensors bytes and decoding them (the model itself,
+`deepnet.model`, builds from what is decoded; this module never imports it).
 
 A model file holds the parameters (and the optimizer's state) as named float32/float64
 tensors and, in the file's metadata, the architecture as JSON: layers, n_x, loss, dtype,
@@ -88,22 +89,10 @@ def save(model: Any, path: str | os.PathLike[str]) -> None:
         raise
 
 
-def load(path: str | os.PathLike[str]) -> Any:
-    """Reads a model written by `Sequential.save`.
-
-    Returns a model that predicts bit-identically to the saved one and continues training
-    where it stopped (same optimizer state and random streams).
-
-    Raises
-    ------
-    OSError
-        The file cannot be read.
-    ValueError
-        The file is not a valid deepnet model file (the message says what is wrong).
-    """
+def read(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of the file at `path` (OSError if it cannot be read)."""
     with open(_path(path), "rb") as f:
-        data = f.read()
-    return from_bytes(data)
+        return f.read()
 
 
 def _path(path: Any) -> str:
@@ -113,30 +102,27 @@ def _path(path: Any) -> str:
     return os.fspath(path)
 
 
-def from_bytes(data: bytes) -> Any:
-    """Rebuilds a model from `to_bytes` output (also how models unpickle).
+def decode(data: bytes) -> tuple[Any, dict[str, Any]]:
+    """The compiled network and the architecture (as a dict) of model-file bytes.
 
     The whole file is validated in Rust before anything is allocated: the architecture
     against its schema and deepnet's size limits, every tensor's presence, dtype, shape and
     values, the optimizer's state and counters, the random streams. Any failure is a
     ValueError that starts with "not a valid deepnet model file:" and names the field.
+    `Sequential.from_bytes` builds the model around them.
     """
-    from deepnet import optimizers
-    from deepnet.layers import layer_from_spec
-    from deepnet.model import Sequential
-
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"expected bytes, got {type(data).__name__}")
     net, arch_json = _core.Network.from_bytes(bytes(data))
     # the architecture as Rust validated and re-serialized it: every field present and typed
-    arch = json.loads(arch_json)
-    try:
-        layers = [layer_from_spec(spec) for spec in arch["layers"]]
-        model = Sequential._from_network(
-            layers, net, tuple(arch["input_shape"]), arch["loss"], arch["seed"], arch["dtype"]
-        )
-        if arch["optimizer"] is not None:
-            model.optimizer = optimizers.from_config(arch["optimizer"])
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"not a valid deepnet model file: {err}") from None
-    return model
+    return net, json.loads(arch_json)
+
+
+def __getattr__(name: str) -> Any:
+    # deepnet 0.1 kept load and from_bytes here, and its pickles name deepnet.io.from_bytes:
+    # they now belong to the model, which decodes through this module
+    if name in ("load", "from_bytes"):
+        from deepnet import model
+
+        return getattr(model, name)
+    raise AttributeError(f"module 'deepnet.io' has no attribute {name!r}")

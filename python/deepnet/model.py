@@ -10,6 +10,7 @@ from typing import Any, Callable
 import numpy as np
 
 from deepnet import _core
+from deepnet import io as _io
 from deepnet import optimizers as _optimizers
 from deepnet._validation import (
     as_float_array,
@@ -326,17 +327,33 @@ class Sequential:
     def save(self, path: Any) -> None:
         """Writes the model (architecture, dtype, parameters, optimizer state) to a
         safetensors file; see `deepnet.load`."""
-        from deepnet.io import save
-
-        save(self, path)
+        _io.save(self, path)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        from deepnet.io import from_bytes, to_bytes
-
         if not self.built:  # nothing trained yet: the declaration is the whole model
             layers = [(type(layer), _layer_config(layer)) for layer in self.layers]
             return (_unbuilt, (layers, self.loss, self.seed, self.dtype))
-        return (from_bytes, (to_bytes(self),))
+        return (from_bytes, (_io.to_bytes(self),))
+
+    def to_bytes(self) -> bytes:
+        """The model file's bytes (what `save` writes)."""
+        return _io.to_bytes(self)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Sequential:
+        """The model whose file bytes `data` are (what `to_bytes` gives); ValueError naming the
+        field for any invalid file."""
+        net, arch = _io.decode(data)
+        try:
+            layers = [layer_from_spec(spec) for spec in arch["layers"]]
+            model = cls._from_network(
+                layers, net, tuple(arch["input_shape"]), arch["loss"], arch["seed"], arch["dtype"]
+            )
+            if arch["optimizer"] is not None:
+                model.optimizer = _optimizers.from_config(arch["optimizer"])
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"not a valid deepnet model file: {err}") from None
+        return model
 
     def cost(self, X: Any, Y: Any) -> float:
         """The cost J: the mean over the m examples of the per-example loss, plus the L2
@@ -759,6 +776,29 @@ class Sequential:
                 for i, _ in enumerate(src.param_names):
                     dst._set(i, src._get(i))
         return clone
+
+
+def from_bytes(data: bytes) -> Sequential:
+    """A model from its file's bytes (how models unpickle); see `Sequential.from_bytes`."""
+    return Sequential.from_bytes(data)
+
+
+def load(path: Any) -> Sequential:
+    """Reads a model written by `Sequential.save`.
+
+    Returns a model that predicts bit-identically to the saved one and continues training
+    where it stopped (same optimizer state and random streams). The file is validated whole
+    before anything is allocated and never runs code.
+
+    Raises
+    ------
+    OSError
+        The file cannot be read.
+    ValueError
+        The file is not a valid deepnet model file (the message says what is wrong and names
+        the field).
+    """
+    return Sequential.from_bytes(_io.read(path))
 
 
 def _check_input_shape(shape: Any, name: str = "input_shape") -> tuple[int, ...]:
