@@ -214,8 +214,20 @@ fn off_main_kernel<F: Float>(a: &ArrayView2<F>, b: &ArrayView2<F>) -> bool {
         && (m == 1
             || n == 1
             || reversed
-            || (b.strides()[0] == 1 && a.strides()[1] == 1 && m * n <= 256))
+            || (b.strides()[0] == 1 && a.strides()[1] == 1 && m * n <= 256)
+            || small_blocking(m, n, k))
 }
+
+/// Products of at most 64 × 64 outputs get another blocking of k from the `gemm` crate
+/// (k.min(512) instead of k split evenly), so beyond 512 terms their sums are grouped
+/// differently: the same column would get other bits in a small batch, or in a block a
+/// thread computes. Such products are widened to 65 columns.
+fn small_blocking(m: usize, n: usize, k: usize) -> bool {
+    k > SMALL_BLOCKING_K && m <= SMALL_BLOCKING_SIDE && n <= SMALL_BLOCKING_SIDE
+}
+
+const SMALL_BLOCKING_K: usize = 512;
+const SMALL_BLOCKING_SIDE: usize = 64;
 
 /// One thread of [`gemm`]: shapes already checked, none of them zero. Every product runs on
 /// the crate's main kernel, so each element of C is summed over k in the same order whatever
@@ -235,10 +247,15 @@ fn gemm_serial<F: Float>(
     // row-major into two columns at least: small copies, made only for these shapes.
     let (m, k) = a.dim();
     let n = b.ncols();
-    let (m2, n2) = (m.max(2), n.max(2));
+    let m2 = m.max(2);
+    let n2 = if small_blocking(m2, n, k) {
+        SMALL_BLOCKING_SIDE + 1
+    } else {
+        n.max(2)
+    };
     let a2 = (m == 1 || a.strides()[1] < 0)
         .then(|| Array2::from_shape_fn((m2, k), |(i, j)| a[[i.min(m - 1), j]]));
-    let b2 = (n == 1 || b.strides()[0] < 0 || (b.strides()[0] == 1 && m2 * n2 <= 256))
+    let b2 = (n2 != n || b.strides()[0] < 0 || (b.strides()[0] == 1 && m2 * n2 <= 256))
         .then(|| Array2::from_shape_fn((k, n2), |(i, j)| b[[i, j.min(n - 1)]]));
     let a = a2.as_ref().map_or(a, |a2| a2.view());
     let b = b2.as_ref().map_or(b, |b2| b2.view());
@@ -396,5 +413,25 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn long_sums_get_the_same_bits_in_small_and_large_products() {
+        // k > 512: a block of 64 rows (a thread's share of 192, with 3 threads) must sum
+        // like the whole product
+        let (m, k, n) = (192, 960, 32);
+        let a = Array2::from_shape_fn((m, k), |(i, j)| ((i * 7 + j * 3) % 29) as f32 / 29.0 - 0.5);
+        let b = Array2::from_shape_fn((k, n), |(i, j)| ((i * 5 + j * 11) % 31) as f32 / 31.0 - 0.5);
+        let mut whole = Array2::zeros((m, n));
+        gemm_serial(1.0, a.view(), b.view(), 0.0, whole.view_mut());
+        let mut part = Array2::zeros((64, n));
+        gemm_serial(
+            1.0,
+            a.slice(ndarray::s![..64, ..]),
+            b.view(),
+            0.0,
+            part.view_mut(),
+        );
+        assert_eq!(part, whole.slice(ndarray::s![..64, ..]));
     }
 }

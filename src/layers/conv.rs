@@ -32,7 +32,7 @@ pub use kernels::{conv_backward, conv_forward, Im2Col, COLS_BLOCK_ELEMENTS};
 
 use ndarray::{
     Array2, ArrayBase, ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD, Axis, Ix3,
-    Ix4, IxDyn, RawData, Zip,
+    Ix4, IxDyn, RawData,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal, Uniform};
@@ -40,6 +40,7 @@ use rand_distr::{Distribution, Normal, Uniform};
 use crate::activation::Activation;
 use crate::error::{expect_shape, CoreError, Result};
 use crate::layer::{Layer, Upstream, Workspace};
+use crate::layers::l2;
 use crate::layers::LayerConfig;
 use crate::limits::{try_zeros, zeros2};
 use crate::scalar::Float;
@@ -329,29 +330,12 @@ impl<F: Float> Layer<F> for Conv<F> {
             da_prev,
             &mut self.cols,
         )?;
-        if self.l2 > 0.0 {
-            // the penalty's gradient: dW += λ W
-            let l2 = F::c(self.l2);
-            Zip::from(&mut self.dw)
-                .and(&self.w)
-                .for_each(|dw, &w| *dw += l2 * w);
-        }
+        l2::add_gradient(self.l2, self.dw.view_mut(), self.w.view());
         Ok(())
     }
 
     fn penalty(&self) -> f64 {
-        if self.l2 == 0.0 {
-            return 0.0;
-        }
-        let sum: f64 = self
-            .w
-            .iter()
-            .map(|&w| {
-                let w = w.to_f64().unwrap_or(f64::NAN);
-                w * w
-            })
-            .sum();
-        0.5 * self.l2 * sum
+        l2::penalty(self.l2, &self.w)
     }
 
     fn input_grad<'a>(&'a self, _upstream: ArrayViewD<'a, F>) -> ArrayViewD<'a, F> {

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::activation::Activation;
 use crate::error::{expect_shape, CoreError, Result};
 use crate::layer::{Layer, Upstream, Workspace};
+use crate::layers::l2;
 use crate::layers::{LayerConfig, LayerPlan};
 use crate::limits::{check_extent, elements, MAX_TENSOR_ELEMENTS};
 use crate::matmul::gemm;
@@ -371,29 +372,12 @@ impl<F: Float> Layer<F> for Dense<F> {
             self.db.view_mut(),
             da_prev,
         )?;
-        if self.l2 > 0.0 {
-            // the penalty's gradient: dW += λ W
-            let l2 = F::c(self.l2);
-            Zip::from(&mut self.dw)
-                .and(&self.w)
-                .for_each(|dw, &w| *dw += l2 * w);
-        }
+        l2::add_gradient(self.l2, self.dw.view_mut(), self.w.view());
         Ok(())
     }
 
     fn penalty(&self) -> f64 {
-        if self.l2 == 0.0 {
-            return 0.0;
-        }
-        let sum: f64 = self
-            .w
-            .iter()
-            .map(|&w| {
-                let w = w.to_f64().unwrap_or(f64::NAN);
-                w * w
-            })
-            .sum();
-        0.5 * self.l2 * sum
+        l2::penalty(self.l2, &self.w)
     }
 
     fn input_grad<'a>(&'a self, _upstream: ArrayViewD<'a, F>) -> ArrayViewD<'a, F> {

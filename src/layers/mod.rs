@@ -12,6 +12,7 @@ pub mod conv;
 pub mod dense;
 pub mod dropout;
 pub mod flatten;
+pub mod l2;
 pub mod pooling;
 pub mod recurrent;
 

@@ -35,6 +35,7 @@ use rand_distr::{Distribution, Uniform};
 
 use crate::error::{expect_shape, CoreError, Result};
 use crate::layer::{Layer, Upstream, Workspace};
+use crate::layers::l2;
 use crate::limits::{check_extent, zeros2};
 use crate::matmul::gemm;
 use crate::scalar::Float;
@@ -532,16 +533,8 @@ impl<F: Float> Layer<F> for Recurrent<F> {
                 flat_mut(self.da_prev.view_mut()),
             );
         }
-        if self.l2 > 0.0 {
-            // the penalty's gradient: dW += λW
-            let l2 = F::c(self.l2);
-            Zip::from(&mut self.dwx)
-                .and(&self.wx)
-                .for_each(|d, &w| *d += l2 * w);
-            Zip::from(&mut self.dwh)
-                .and(&self.wh)
-                .for_each(|d, &w| *d += l2 * w);
-        }
+        l2::add_gradient(self.l2, self.dwx.view_mut(), self.wx.view());
+        l2::add_gradient(self.l2, self.dwh.view_mut(), self.wh.view());
         Ok(())
     }
 
@@ -557,18 +550,6 @@ impl<F: Float> Layer<F> for Recurrent<F> {
     }
 
     fn penalty(&self) -> f64 {
-        if self.l2 == 0.0 {
-            return 0.0;
-        }
-        let sum: f64 = self
-            .wx
-            .iter()
-            .chain(&self.wh)
-            .map(|&w| {
-                let w = w.to_f64().unwrap_or(f64::NAN);
-                w * w
-            })
-            .sum();
-        0.5 * self.l2 * sum
+        l2::penalty(self.l2, self.wx.iter().chain(&self.wh))
     }
 }
