@@ -526,9 +526,9 @@ mod tests {
     use super::*;
     use crate::activation::Activation;
     use crate::layers::DenseConfig;
-    use std::time::{Duration, Instant};
     use approx::assert_abs_diff_eq;
     use ndarray::array;
+    use std::time::{Duration, Instant};
 
     fn xor_net(seed: u64) -> Network<f64> {
         Network::new(
