@@ -13,6 +13,23 @@ spell of a shared machine hits them all alike. Printed per case: the time of eac
 ratio deepnet/peer, deepnet's GFLOP/s (6·m·Σ n^[l]·n^[l-1] flops an epoch) as a fraction of
 the same run's NumPy float32 1024³ matrix product, and the peak resident memory one epoch
 adds to the data and the model, measured in a fresh subprocess per peer (Linux only).
+
+Model cases, deepnet against PyTorch only, run when named:
+
+    python benches/compare.py --cases mnist1d-cnn mnist1d-gru lenet --threads 2
+    python benches/compare.py --cases mnist1d-gru --torch-steps 400   # PyTorch's time only
+
+mnist1d-cnn (3 × Conv1D(25) + Dense) and mnist1d-gru (Bidirectional(GRU(6)) + Dense) follow
+the MNIST-1D recipe: the `mnist1d` package's default data (4,000 training and 1,000 test
+signals, generated locally), Adam lr 1e-2, batch 100, --steps steps (default 8,000: 200 epochs
+in storage order) from each of --seeds fresh models; printed: the median time per step over
+chunks of --chunk steps (the two libraries' chunks interleaved), the mean over the whole runs,
+the ratio, GFLOP/s (forward + backward ≈ 6 flops per forward multiply-add), the spread between
+the seeds' times and the held-out accuracy (mean over seeds, then each seed's). lenet
+(Conv2D(32) → pool → Conv2D(64) → pool → Dense on 28×28 random images, batch 64) is timed as
+the dense cases: the median of --runs interleaved epochs of 16 steps. Each case also prints the
+CPU share other processes took meanwhile: a busy machine skews the ratios, PyTorch's 2-thread
+OpenMP loops most.
 """
 
 from __future__ import annotations
@@ -25,7 +42,7 @@ import subprocess
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -247,6 +264,405 @@ PEERS: dict[str, Callable] = {
 MODULES = {"deepnet": "deepnet", "numpy": "numpy", "torch": "torch", "sklearn": "sklearn"}
 
 
+# --- model cases: convolutional and recurrent networks, deepnet against PyTorch --------------
+#
+# Each case trains the same architecture with both libraries from their own initialization
+# (deepnet: He/Glorot; PyTorch: its layer defaults), float32, Adam, mini-batches in storage
+# order (no shuffling). A run is cut into chunks of --chunk steps; the two libraries' chunks
+# are interleaved (the order rotating each chunk), so that a slow spell of a shared machine
+# hits both alike, and the time per step is the median over the chunks.
+
+
+@dataclass(frozen=True)
+class ModelCase:
+    key: str
+    description: str
+    batch: int
+    macs: int  # forward multiply-adds per example (convolutions, recurrent and dense layers)
+    recipe: bool  # MNIST-1D's recipe (held-out accuracy, --steps); else random data
+    lr: float = 1e-2
+    target: str = ""
+
+    @property
+    def flops_per_step(self) -> float:
+        """Forward + backward ≈ 3 × forward, 2 flops a multiply-add."""
+        return 6.0 * self.macs * self.batch
+
+
+def _out(n: int, k: int, s: int = 1, p: int = 0) -> int:
+    return (n + 2 * p - k) // s + 1
+
+
+_L1 = _out(40, 5, 2, 1)  # 19
+_L2 = _out(_L1, 3, 2, 1)  # 10
+_L3 = _out(_L2, 3, 2, 1)  # 5
+_H1 = _out(28, 3)  # 26, pooled to 13
+_H2 = _out(_H1 // 2, 3)  # 11, pooled to 5
+
+MODEL_CASES = [
+    ModelCase(
+        "mnist1d-cnn",
+        "MNIST-1D CNN 3×Conv1D(25)+Dense",
+        100,
+        _L1 * 25 * 5 + _L2 * 25 * 25 * 3 + _L3 * 25 * 25 * 3 + _L3 * 25 * 10,
+        True,
+        target="acc ≥ 92%, ≤ 0.2× PyTorch",
+    ),
+    ModelCase(
+        "mnist1d-gru",
+        "MNIST-1D BiGRU(6)+Dense",
+        100,
+        2 * 40 * 3 * 6 * (1 + 6) + 40 * 12 * 10,
+        True,
+        target="acc ≥ 88%, ≤ 0.1× PyTorch",
+    ),
+    ModelCase(
+        "lenet",
+        "LeNet-sized Conv2D 28×28",
+        64,
+        _H1 * _H1 * 32 * 9 + _H2 * _H2 * 64 * 32 * 9 + (_H2 // 2) ** 2 * 64 * 10,
+        False,
+        target="≤ 1.0× PyTorch",
+    ),
+]
+MODEL_PEERS = ("deepnet", "torch")
+
+
+@dataclass
+class ModelData:
+    X: np.ndarray  # deepnet's layout: examples on the last axis
+    Y: np.ndarray  # one-hot (10, m)
+    labels: np.ndarray  # (m,)
+    X_test: np.ndarray | None = None
+    labels_test: np.ndarray | None = None
+
+
+_MNIST1D: dict[str, ModelData] = {}
+
+
+def model_data(case: ModelCase) -> ModelData:
+    """MNIST-1D's default data (generated locally by `mnist1d`, seed 42: 4,000 training and
+    1,000 test signals as (1, 40, m)), or 1,024 random 28×28 images as (1, 28, 28, m)."""
+    if case.recipe:
+        if "data" not in _MNIST1D:
+            from mnist1d.data import get_dataset_args, make_dataset
+
+            d = make_dataset(get_dataset_args())  # (re)seeds NumPy's global generator: 42
+            x = np.ascontiguousarray(d["x"].T[None], dtype=np.float32)
+            xt = np.ascontiguousarray(d["x_test"].T[None], dtype=np.float32)
+            labels = np.asarray(d["y"], dtype=np.int64)
+            Y = np.zeros((10, labels.size), dtype=np.float32)
+            Y[labels, np.arange(labels.size)] = 1
+            _MNIST1D["data"] = ModelData(x, Y, labels, xt, np.asarray(d["y_test"], np.int64))
+        return _MNIST1D["data"]
+    rng = np.random.default_rng(0)
+    m = case.batch * 16
+    X = rng.random((1, 28, 28, m), dtype=np.float32)
+    labels = rng.integers(0, 10, m)
+    Y = np.zeros((10, m), dtype=np.float32)
+    Y[labels, np.arange(m)] = 1
+    return ModelData(X, Y, labels)
+
+
+class ModelTrainer:
+    """Trains steps [start, start + n) of the recipe: step s is mini-batch s mod (m / batch)."""
+
+    def train(self, start: int, n: int) -> None:
+        raise NotImplementedError
+
+    def accuracy(self) -> float | None:
+        raise NotImplementedError
+
+
+class DeepnetModel(ModelTrainer):
+    def __init__(self, case: ModelCase, data: ModelData, seed: int, threads: int | None) -> None:
+        import deepnet as dn
+
+        if threads is not None:
+            dn.set_num_threads(threads)
+        if case.key == "mnist1d-cnn":
+            layers = [
+                dn.Conv1D(25, 5, strides=2, padding=1, activation="relu"),
+                dn.Conv1D(25, 3, strides=2, padding=1, activation="relu"),
+                dn.Conv1D(25, 3, strides=2, padding=1, activation="relu"),
+                dn.Flatten(),
+                dn.Dense(10, activation="softmax"),
+            ]
+        elif case.key == "mnist1d-gru":
+            layers = [
+                dn.Bidirectional(dn.GRU(6, return_sequences=True)),
+                dn.Flatten(),
+                dn.Dense(10, activation="softmax"),
+            ]
+        else:
+            layers = [
+                dn.Conv2D(32, 3, activation="relu"),
+                dn.MaxPooling2D(),
+                dn.Conv2D(64, 3, activation="relu"),
+                dn.MaxPooling2D(),
+                dn.Flatten(),
+                dn.Dense(10, activation="softmax"),
+            ]
+        self.dn, self.case, self.data = dn, case, data
+        self.model = dn.Sequential(
+            layers, input_shape=data.X.shape[:-1], loss="categorical_crossentropy", seed=seed
+        )
+        self.started = False
+
+    def _fit(self, lo: int, hi: int, epochs: int) -> None:
+        """`epochs` passes over mini-batches lo..hi−1 (one call into Rust)."""
+        B, X, Y = self.case.batch, self.data.X, self.data.Y
+        whole = lo == 0 and hi * B == X.shape[-1]
+        self.model.fit(
+            X if whole else X[..., lo * B : hi * B],
+            Y if whole else Y[:, lo * B : hi * B],
+            epochs=epochs,
+            batch_size=B,
+            shuffle=False,
+            verbose=0,
+            optimizer=None if self.started else self.dn.optimizers.Adam(self.case.lr),
+        )
+        self.started = True
+
+    def train(self, start: int, n: int) -> None:
+        nb = self.data.X.shape[-1] // self.case.batch
+        step, end = start, start + n
+        while step < end:
+            b = step % nb
+            if b == 0 and end - step >= nb:
+                epochs = (end - step) // nb
+                self._fit(0, nb, epochs)
+                step += epochs * nb
+            else:
+                k = min(nb - b, end - step)
+                self._fit(b, b + k, 1)
+                step += k
+
+    def accuracy(self) -> float | None:
+        if self.data.X_test is None:
+            return None
+        return float(np.mean(self.model.predict_classes(self.data.X_test) == self.data.labels_test))
+
+
+class TorchModel(ModelTrainer):
+    def __init__(self, case: ModelCase, data: ModelData, seed: int, threads: int | None) -> None:
+        import torch
+        from torch import nn
+
+        if threads is not None:
+            torch.set_num_threads(threads)
+        torch.manual_seed(seed)
+
+        def layout(X: np.ndarray) -> torch.Tensor:
+            if case.key == "mnist1d-gru":  # (m, time, features), batch_first
+                return torch.from_numpy(np.ascontiguousarray(X.transpose(2, 1, 0)))
+            return torch.from_numpy(np.ascontiguousarray(np.moveaxis(X, -1, 0)))  # (m, C, ...)
+
+        class BiGRU(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.gru = nn.GRU(1, 6, batch_first=True, bidirectional=True)
+                self.out = nn.Linear(40 * 12, 10)
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                return self.out(self.gru(x)[0].flatten(1))
+
+        if case.key == "mnist1d-cnn":
+            self.net: nn.Module = nn.Sequential(
+                nn.Conv1d(1, 25, 5, stride=2, padding=1),
+                nn.ReLU(),
+                nn.Conv1d(25, 25, 3, stride=2, padding=1),
+                nn.ReLU(),
+                nn.Conv1d(25, 25, 3, stride=2, padding=1),
+                nn.ReLU(),
+                nn.Flatten(),
+                nn.Linear(25 * _L3, 10),
+            )
+        elif case.key == "mnist1d-gru":
+            self.net = BiGRU()
+        else:
+            self.net = nn.Sequential(
+                nn.Conv2d(1, 32, 3),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+                nn.Conv2d(32, 64, 3),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+                nn.Flatten(),
+                nn.Linear(64 * (_H2 // 2) ** 2, 10),
+            )
+        self.torch = torch
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=case.lr)
+        self.loss_fn = nn.CrossEntropyLoss()
+        x, y, B = layout(data.X), torch.from_numpy(data.labels), case.batch
+        self.batches = [(x[s : s + B], y[s : s + B]) for s in range(0, x.shape[0], B)]
+        self.test = None
+        if data.X_test is not None:
+            self.test = (layout(data.X_test), torch.from_numpy(data.labels_test))
+
+    def train(self, start: int, n: int) -> None:
+        nb = len(self.batches)
+        for step in range(start, start + n):
+            xb, yb = self.batches[step % nb]
+            self.opt.zero_grad(set_to_none=True)
+            self.loss_fn(self.net(xb), yb).backward()
+            self.opt.step()
+
+    def accuracy(self) -> float | None:
+        if self.test is None:
+            return None
+        with self.torch.no_grad():
+            pred = self.net(self.test[0]).argmax(1)
+        return float((pred == self.test[1]).float().mean())
+
+
+MODEL_TRAINERS: dict[str, Callable[..., ModelTrainer]] = {
+    "deepnet": DeepnetModel,
+    "torch": TorchModel,
+}
+
+
+@dataclass
+class ModelResult:
+    steps: int = 0  # steps trained per seed
+    chunks: list[float] = field(default_factory=list)  # seconds per step, every timed chunk
+    rounds: list[tuple[int, int]] = field(default_factory=list)  # (seed, round) of each chunk
+    seed_medians: list[float] = field(default_factory=list)
+    seed_means: list[float] = field(default_factory=list)
+    accuracies: list[float] = field(default_factory=list)
+
+
+def run_model_case(
+    case: ModelCase, peers: list[str], args: argparse.Namespace
+) -> dict[str, ModelResult]:
+    """The recipe cases: every seed trains --steps steps (PyTorch: --torch-steps) from a fresh
+    model, in chunks of --chunk steps interleaved between the peers, then the held-out accuracy
+    is measured. The random-data case: one warm-up chunk, then --runs interleaved chunks."""
+    data = model_data(case)
+    results = {peer: ModelResult() for peer in peers}
+    seeds = range(args.seeds) if case.recipe else range(1)
+    for seed in seeds:
+        trainers = {peer: MODEL_TRAINERS[peer](case, data, seed, args.threads) for peer in peers}
+        if case.recipe:
+            chunk = args.chunk
+            total = {p: args.torch_steps if p == "torch" else args.steps for p in peers}
+            done = dict.fromkeys(peers, 0)
+        else:
+            chunk = data.X.shape[-1] // case.batch  # one epoch, as the dense cases
+            for t in trainers.values():
+                t.train(0, chunk)  # warm-up: first-call allocations, thread pools
+            total = dict.fromkeys(peers, chunk * (args.runs + 1))
+            done = dict.fromkeys(peers, chunk)
+        per_step: dict[str, list[float]] = {p: [] for p in peers}
+        seconds = dict.fromkeys(peers, 0.0)
+        r = 0
+        while any(done[p] < total[p] for p in peers):
+            order = peers[r % len(peers) :] + peers[: r % len(peers)]
+            for peer in order:
+                n = min(chunk, total[peer] - done[peer])
+                if n <= 0:
+                    continue
+                t0 = time.perf_counter()
+                trainers[peer].train(done[peer], n)
+                dt = time.perf_counter() - t0
+                done[peer] += n
+                seconds[peer] += dt
+                per_step[peer].append(dt / n)
+                results[peer].rounds.append((seed, r))
+            r += 1
+        for peer in peers:
+            res = results[peer]
+            res.steps = total[peer] - (0 if case.recipe else chunk)
+            res.chunks += per_step[peer]
+            res.seed_medians.append(statistics.median(per_step[peer]))
+            res.seed_means.append(seconds[peer] / res.steps)
+            acc = trainers[peer].accuracy()
+            if acc is not None:
+                res.accuracies.append(acc)
+    return results
+
+
+def _machine_busy_s() -> float | None:
+    """CPU seconds the whole machine has spent busy since boot (/proc/stat; None elsewhere)."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+class OtherLoad:
+    """The share of the machine's CPUs that other processes used while the block ran: the
+    machine's busy time less this process's CPU time, over wall time × CPUs."""
+
+    def __enter__(self) -> OtherLoad:
+        self.t, self.cpu, self.busy = time.perf_counter(), time.process_time(), _machine_busy_s()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        busy = _machine_busy_s()
+        wall = time.perf_counter() - self.t
+        own = time.process_time() - self.cpu
+        self.share = (
+            None
+            if busy is None or self.busy is None or wall <= 0
+            else max(0.0, (busy - self.busy - own) / (wall * (os.cpu_count() or 1)))
+        )
+
+    def __str__(self) -> str:
+        return "-" if self.share is None else f"{100 * self.share:.0f}%"
+
+
+def report_model_cases(chosen: list[ModelCase], peers: list[str], args) -> None:
+    peers = [p for p in MODEL_PEERS if p in peers]
+    print(
+        f"model cases: float32, Adam lr 1e-2, no shuffling; seeds {args.seeds} (MNIST-1D), "
+        f"steps deepnet {args.steps}, PyTorch {args.torch_steps} (MNIST-1D), chunk {args.chunk}"
+    )
+    print(
+        "ms/step: median over chunks; mean: whole runs; deepnet/peer: over the chunks both ran; "
+        "spread: (max − min) / median of the seeds' times (lenet: of its runs)"
+    )
+    header = (
+        f"{'case':<13}{'peer':<9}{'steps':>7}{'ms/step':>10}{'mean':>9}{'deepnet/peer':>14}"
+        f"{'GFLOP/s':>9}{'spread':>8}{'accuracy':>10}  per seed (ms/step; accuracy)"
+    )
+    print(header)
+    print("-" * len(header))
+    for case in chosen:
+        with OtherLoad() as others:
+            res = run_model_case(case, peers, args)
+        med = {p: statistics.median(r.chunks) for p, r in res.items()}
+        for peer, r in res.items():
+            # deepnet's chunks of the rounds this peer ran too (all of them unless --torch-steps
+            # is below --steps), so that the ratio compares times of the same spells
+            shared = set(r.rounds)
+            mine = [t for t, k in zip(res["deepnet"].chunks, res["deepnet"].rounds) if k in shared]
+            ratio = statistics.median(mine) / med[peer]
+            ratio_s = "" if peer == "deepnet" else f"{ratio:.3f}x"
+            # spread between repetitions: seeds (recipe cases) or chunks (random data)
+            reps = r.seed_medians if case.recipe and len(r.seed_medians) > 1 else r.chunks
+            spread = (max(reps) - min(reps)) / statistics.median(reps)
+            acc = f"{100 * statistics.mean(r.accuracies):.1f}%" if r.accuracies else "-"
+            per_seed = ", ".join(f"{1e3 * t:.3f}" for t in r.seed_medians)
+            if r.accuracies:
+                per_seed += "; " + ", ".join(f"{100 * a:.1f}%" for a in r.accuracies)
+            print(
+                f"{case.key:<13}{peer:<9}{r.steps:>7}{1e3 * med[peer]:>10.3f}"
+                f"{1e3 * statistics.mean(r.seed_means):>9.3f}{ratio_s:>14}"
+                f"{case.flops_per_step / med[peer] / 1e9:>9.1f}{100 * spread:>7.0f}%{acc:>10}"
+                f"  {per_seed}",
+                flush=True,
+            )
+        print(
+            f"  target: {case.target}; CPU used by other processes meanwhile: {others} of "
+            f"{os.cpu_count()} CPUs\n",
+            flush=True,
+        )
+
+
 def available(peer: str) -> bool:
     try:
         __import__(MODULES[peer])
@@ -364,7 +780,13 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="6,000 examples, fewer epochs")
     parser.add_argument("--runs", type=int, default=5, help="repetitions; the median is shown")
-    parser.add_argument("--cases", nargs="*", help="case keys (default: all)")
+    parser.add_argument(
+        "--cases",
+        nargs="*",
+        help="case keys (default: every dense case); the model cases "
+        + ", ".join(c.key for c in MODEL_CASES)
+        + " run only when named",
+    )
     parser.add_argument("--peers", nargs="*", default=list(PEERS), help="peers to run")
     parser.add_argument(
         "--threads",
@@ -373,6 +795,23 @@ def main() -> None:
         help="threads for deepnet and torch (default: their own defaults)",
     )
     parser.add_argument("--no-memory", action="store_true", help="skip the RSS subprocesses")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="MNIST-1D cases: training steps per seed (default 8000, the recipe; 400 with --quick)",
+    )
+    parser.add_argument(
+        "--torch-steps",
+        type=int,
+        default=None,
+        help="MNIST-1D cases: PyTorch's steps per seed (default: --steps); fewer times its steps "
+        "without its full training (its accuracy is then that of the shorter run)",
+    )
+    parser.add_argument("--seeds", type=int, default=2, help="MNIST-1D cases: seeds 0..n-1")
+    parser.add_argument(
+        "--chunk", type=int, default=200, help="MNIST-1D cases: steps per timed, interleaved chunk"
+    )
     parser.add_argument(
         "--blas", action="store_true", help="only time NumPy's BLAS at the layer's product shapes"
     )
@@ -390,7 +829,22 @@ def main() -> None:
         if not available(p):
             print(f"note: {p} is not installed; skipped")
     peers = [p for p in peers if available(p)]
+    keys = {c.key for c in cases(args.quick)} | {c.key for c in MODEL_CASES}
+    unknown = [k for k in args.cases or [] if k not in keys]
+    if unknown:
+        parser.error(f"unknown case(s) {unknown}; known: {sorted(keys)}")
     chosen = [c for c in cases(args.quick) if not args.cases or c.key in args.cases]
+    chosen_models = [c for c in MODEL_CASES if args.cases and c.key in args.cases]
+    if args.steps is None:
+        args.steps = 400 if args.quick else 8000
+    if args.torch_steps is None:
+        args.torch_steps = args.steps
+    if chosen_models:
+        for p in peers:
+            if p not in MODEL_PEERS:
+                print(f"note: {p} has no convolutional or recurrent layers; model cases skip it")
+        if "deepnet" not in peers:
+            parser.error("the model cases need the deepnet peer")
 
     import deepnet as dn
 
@@ -417,6 +871,11 @@ def main() -> None:
         threads_line.append(f"torch {torch.__version__} threads: {torch.get_num_threads()}")
     print("; ".join(threads_line))
     print(f"NumPy float32 1024³ matrix product: {gf:.1f} GFLOP/s\n")
+
+    if chosen_models:
+        report_model_cases(chosen_models, peers, args)
+    if not chosen:
+        return
 
     header = (
         f"{'case':<12}{'dtype':<9}{'peer':<9}{'time (s)':>10}{'deepnet/peer':>14}"
