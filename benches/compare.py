@@ -839,6 +839,9 @@ def main() -> None:
         args.steps = 400 if args.quick else 8000
     if args.torch_steps is None:
         args.torch_steps = args.steps
+    for name in ("steps", "torch_steps", "seeds", "chunk", "runs"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if chosen_models:
         for p in peers:
             if p not in MODEL_PEERS:
