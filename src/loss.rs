@@ -14,7 +14,7 @@
 //! (11)·(15) collapses to dZ^[L] = Ŷ − Y; [`Loss::output_delta`] computes that directly and
 //! [`Loss::cost_from_logits`] computes J from Z^[L] without any log(0) or exp overflow.
 
-use ndarray::{ArrayView2, ArrayViewMut2, Zip};
+use ndarray::{ArrayView1, ArrayView2, ArrayViewMut2, Zip};
 
 use crate::activation::Activation;
 use crate::error::{CoreError, Result};
@@ -89,28 +89,41 @@ impl Loss {
     /// J = (1/m) Σ_i L(ŷ^(i), y^(i)), accumulated in f64. Probabilities are clipped to
     /// [ε, 1 − ε] before the logarithm (ε = 1e-7 in float32, 1e-12 in float64).
     pub fn cost<F: Float>(self, yhat: ArrayView2<F>, y: ArrayView2<F>) -> f64 {
-        let m = yhat.ncols().max(1) as f64;
+        self.weighted_cost(yhat, y, None)
+    }
+
+    /// J = Σ_i w_i L(ŷ^(i), y^(i)) / Σ_i w_i, the sample-weighted cost (w_i = 1 without
+    /// weights: the mean of [`Loss::cost`]). A weight of 2 counts the example twice; a weight
+    /// of 0 removes it (its loss, even an infinite one, is not evaluated into J). 0 when
+    /// every weight is 0.
+    pub fn weighted_cost<F: Float>(
+        self,
+        yhat: ArrayView2<F>,
+        y: ArrayView2<F>,
+        w: Option<ArrayView1<F>>,
+    ) -> f64 {
         let clip = |p: F| p.max(F::LOG_EPS).min(F::one() - F::LOG_EPS);
-        let mut total = 0.0f64;
-        match self {
-            Loss::BinaryCrossentropy => Zip::from(&yhat).and(&y).for_each(|&p, &y| {
-                let p = clip(p);
-                total -= (y * p.ln() + (F::one() - y) * (F::one() - p).ln())
-                    .to_f64()
-                    .unwrap_or(f64::NAN);
-            }),
-            Loss::CategoricalCrossentropy => Zip::from(&yhat).and(&y).for_each(|&p, &y| {
-                total -= (y * clip(p).ln()).to_f64().unwrap_or(f64::NAN);
-            }),
-            Loss::Mse => {
-                Zip::from(&yhat).and(&y).for_each(|&p, &y| {
-                    let d = (p - y).to_f64().unwrap_or(f64::NAN);
-                    total += d * d;
-                });
-                total /= yhat.nrows().max(1) as f64;
+        let n_y = yhat.nrows().max(1) as f64;
+        weighted_mean(yhat, y, w, |p, t| {
+            let mut total = 0.0f64;
+            match self {
+                Loss::BinaryCrossentropy => Zip::from(p).and(t).for_each(|&p, &y| {
+                    let p = clip(p);
+                    total -= f64_of(y * p.ln() + (F::one() - y) * (F::one() - p).ln());
+                }),
+                Loss::CategoricalCrossentropy => Zip::from(p).and(t).for_each(|&p, &y| {
+                    total -= f64_of(y * clip(p).ln());
+                }),
+                Loss::Mse => {
+                    Zip::from(p).and(t).for_each(|&p, &y| {
+                        let d = f64_of(p - y);
+                        total += d * d;
+                    });
+                    total /= n_y;
+                }
             }
-        }
-        total / m
+            total
+        })
     }
 
     /// J computed from the output layer's states Z^[L] for the paired output activations
@@ -118,38 +131,41 @@ impl Loss {
     /// binary: L = Σ_k max(z, 0) − z y + log(1 + e^−|z|);
     /// categorical: L = Σ_k y_k (logsumexp(z) − z_k).
     pub fn cost_from_logits<F: Float>(self, z: ArrayView2<F>, y: ArrayView2<F>) -> Result<f64> {
-        let m = z.ncols().max(1) as f64;
-        let mut total = 0.0f64;
+        self.weighted_cost_from_logits(z, y, None)
+    }
+
+    /// [`Loss::cost_from_logits`] with sample weights, as in [`Loss::weighted_cost`].
+    pub fn weighted_cost_from_logits<F: Float>(
+        self,
+        z: ArrayView2<F>,
+        y: ArrayView2<F>,
+        w: Option<ArrayView1<F>>,
+    ) -> Result<f64> {
         match self {
-            Loss::BinaryCrossentropy => Zip::from(&z).and(&y).for_each(|&z, &y| {
-                let z = z.to_f64().unwrap_or(f64::NAN);
-                let y = y.to_f64().unwrap_or(f64::NAN);
-                total += z.max(0.0) - z * y + (-z.abs()).exp().ln_1p();
-            }),
-            Loss::CategoricalCrossentropy => {
-                // per column: logsumexp(z)·Σ_k y_k − Σ_k y_k z_k; no allocation
-                Zip::from(z.columns()).and(y.columns()).for_each(|zc, yc| {
-                    let max = zc.fold(f64::NEG_INFINITY, |m, &v| {
-                        m.max(v.to_f64().unwrap_or(f64::NAN))
-                    });
-                    let (mut sum, mut ysum, mut yz) = (0.0f64, 0.0f64, 0.0f64);
-                    Zip::from(&zc).and(&yc).for_each(|&z, &y| {
-                        let z = z.to_f64().unwrap_or(f64::NAN);
-                        let y = y.to_f64().unwrap_or(f64::NAN);
-                        sum += (z - max).exp();
-                        ysum += y;
-                        yz += y * z;
-                    });
-                    total += ysum * (max + sum.ln()) - yz;
+            Loss::BinaryCrossentropy => Ok(weighted_mean(z, y, w, |zc, yc| {
+                let mut total = 0.0f64;
+                Zip::from(zc).and(yc).for_each(|&z, &y| {
+                    let (z, y) = (f64_of(z), f64_of(y));
+                    total += z.max(0.0) - z * y + (-z.abs()).exp().ln_1p();
                 });
-            }
-            Loss::Mse => {
-                return Err(CoreError::Value(
-                    "mse has no logits form: use Loss::cost on the outputs".into(),
-                ))
-            }
+                total
+            })),
+            // per column: logsumexp(z)·Σ_k y_k − Σ_k y_k z_k; no allocation
+            Loss::CategoricalCrossentropy => Ok(weighted_mean(z, y, w, |zc, yc| {
+                let max = zc.fold(f64::NEG_INFINITY, |m, &v| m.max(f64_of(v)));
+                let (mut sum, mut ysum, mut yz) = (0.0f64, 0.0f64, 0.0f64);
+                Zip::from(zc).and(yc).for_each(|&z, &y| {
+                    let (z, y) = (f64_of(z), f64_of(y));
+                    sum += (z - max).exp();
+                    ysum += y;
+                    yz += y * z;
+                });
+                ysum * (max + sum.ln()) - yz
+            })),
+            Loss::Mse => Err(CoreError::Value(
+                "mse has no logits form: use Loss::cost on the outputs".into(),
+            )),
         }
-        Ok(total / m)
     }
 
     /// (15) dA^[L] = ∂L/∂Ŷ column by column (see the module docs for the convention),
@@ -230,6 +246,55 @@ impl Loss {
             )));
         }
         Ok(())
+    }
+}
+
+fn f64_of<F: Float>(v: F) -> f64 {
+    v.to_f64().unwrap_or(f64::NAN)
+}
+
+/// Σ_i w_i loss(a_i, y_i) / Σ_i w_i over the columns i (w_i = 1 without weights). Columns of
+/// weight 0 are skipped, so they add nothing even where their loss is infinite; 0 when the
+/// weights sum to 0.
+fn weighted_mean<F: Float>(
+    a: ArrayView2<F>,
+    y: ArrayView2<F>,
+    w: Option<ArrayView1<F>>,
+    loss: impl Fn(ArrayView1<F>, ArrayView1<F>) -> f64,
+) -> f64 {
+    let (mut total, mut weight) = (0.0f64, 0.0f64);
+    for (i, (a, y)) in a.columns().into_iter().zip(y.columns()).enumerate() {
+        let wi = w.map_or(1.0, |w| f64_of(w[i]));
+        if wi != 0.0 {
+            total += wi * loss(a, y);
+            weight += wi;
+        }
+    }
+    if weight == 0.0 {
+        0.0
+    } else {
+        total / weight
+    }
+}
+
+/// Scales column i of the output delta dZ^[L] (or dA^[L]) by w_i·m/Σw, so that the 1/m of
+/// (12)–(13) turns the mean over the batch into the weighted mean Σ w_i (·) / Σ w: the
+/// gradient of [`Loss::weighted_cost`]. Unit weights leave delta unchanged (the factor is 1
+/// exactly).
+pub fn weight_columns<F: Float>(mut delta: ArrayViewMut2<F>, w: ArrayView1<F>) {
+    let total: f64 = w.iter().map(|&v| f64_of(v)).sum();
+    if total == 0.0 {
+        delta.fill(F::zero());
+        return;
+    }
+    let m = delta.ncols() as f64;
+    for (mut col, &wi) in delta.columns_mut().into_iter().zip(w) {
+        if wi == F::zero() {
+            col.fill(F::zero()); // removed, even where its gradient is not finite
+        } else {
+            let k = F::c(f64_of(wi) * m / total);
+            col.mapv_inplace(|d| d * k);
+        }
     }
 }
 

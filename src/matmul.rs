@@ -68,8 +68,9 @@ pub fn default_threads() -> usize {
         })
 }
 
-/// Threads the kernels may use (process-wide).
-pub fn num_threads() -> usize {
+/// Threads the user allows the kernels (process-wide): [`set_num_threads`], else
+/// [`default_threads`].
+pub fn configured_threads() -> usize {
     match THREADS.load(Ordering::Relaxed) {
         0 => {
             let n = default_threads();
@@ -78,6 +79,45 @@ pub fn num_threads() -> usize {
         }
         n => n,
     }
+}
+
+/// Training calls ([`crate::network::Network::weighted_fit`]) running now in this process.
+static ACTIVE_TRAINING: AtomicUsize = AtomicUsize::new(0);
+
+/// Marks a training call for as long as it lives: while k of them run, each kernel splits
+/// over at most `configured_threads() / k` threads (at least 1), so k trials of a
+/// hyperparameter search on k threads (joblib's threading backend) do not oversubscribe the
+/// cores. Read at every product, so a call speeds up again when another ends. Results do not
+/// change: they are bit-identical for every thread count.
+pub struct TrainingCall(());
+
+impl TrainingCall {
+    pub fn begin() -> Self {
+        ACTIVE_TRAINING.fetch_add(1, Ordering::SeqCst);
+        TrainingCall(())
+    }
+}
+
+impl Drop for TrainingCall {
+    fn drop(&mut self) {
+        ACTIVE_TRAINING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Training calls running now (see [`TrainingCall`]).
+pub fn active_training_calls() -> usize {
+    ACTIVE_TRAINING.load(Ordering::Relaxed)
+}
+
+/// Threads a kernel may split over now: the configured threads shared among the training
+/// calls running in this process (see [`TrainingCall`]).
+pub fn num_threads() -> usize {
+    share(configured_threads(), active_training_calls())
+}
+
+/// Each of `active` training calls' share of `threads`: at least one.
+fn share(threads: usize, active: usize) -> usize {
+    (threads / active.max(1)).max(1)
 }
 
 /// Sets the threads the kernels may use; `0` restores the default. Results are bit-identical
@@ -89,17 +129,18 @@ pub fn set_num_threads(n: usize) {
     );
 }
 
-/// Runs `f` on a worker of deepnet's thread pool (of [`num_threads`] threads), so that the
+/// Runs `f` on a worker of deepnet's thread pool (of [`configured_threads`] threads), so that the
 /// thread running the training loop is one of the pool's: a split product then runs one half
 /// on this thread and the other on the second worker, and no idle worker competes with the
 /// loop for a core (on 2 cores, a third thread made small products slower). With one thread,
 /// `f` runs here directly.
 pub fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     static POOL: Mutex<Option<(usize, Arc<ThreadPool>)>> = Mutex::new(None);
-    let threads = num_threads();
-    if threads <= 1 || rayon::current_thread_index().is_some() {
+    if num_threads() <= 1 || rayon::current_thread_index().is_some() {
         return f();
     }
+    // one pool for every concurrent call: k training calls share its threads
+    let threads = configured_threads();
     let pool = {
         let mut guard = POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         match guard.as_ref() {
@@ -313,6 +354,16 @@ fn gemm_kernel<F: Float>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn concurrent_training_calls_share_the_threads() {
+        assert_eq!(share(2, 0), 2);
+        assert_eq!(share(2, 1), 2);
+        assert_eq!(share(2, 2), 1);
+        assert_eq!(share(2, 3), 1);
+        assert_eq!(share(16, 3), 5);
+        assert_eq!(share(1, 1), 1);
+    }
     use approx::assert_abs_diff_eq;
     use ndarray::array;
 
@@ -360,7 +411,7 @@ mod tests {
         let b = Array2::from_shape_fn((784, 300), |(i, j)| {
             ((i * 13 + j * 7) % 89) as f32 / 89.0 - 0.5
         });
-        let before = num_threads();
+        let before = configured_threads();
         let mut results = Vec::new();
         for threads in [1, 2, 3] {
             set_num_threads(threads);

@@ -2,7 +2,7 @@
 //! backward (11)–(15) and the gradients, with no Python between the layers. The training
 //! process of section 7 (steps, epochs, `fit`) is in [`crate::training`].
 
-use ndarray::{s, Array2, ArrayD, ArrayView2, ArrayViewD, Axis, Ix2, Slice, Zip};
+use ndarray::{s, Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD, Axis, Ix2, Slice, Zip};
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -13,7 +13,7 @@ use crate::layers::{LayerPlan, LayerSpec};
 use crate::limits::{
     check_extent, elements, try_zeros, MAX_LAYERS, MAX_PARAMS, MAX_TENSOR_ELEMENTS,
 };
-use crate::loss::Loss;
+use crate::loss::{weight_columns, Loss};
 use crate::matmul::in_pool;
 use crate::optimizers::Optimizer;
 use crate::rng::RngState;
@@ -44,6 +44,8 @@ pub struct Network<F: Float> {
     /// Gathered mini-batches when examples are visited in a shuffled order.
     pub(crate) batch_x: Workspace<F>,
     pub(crate) batch_y: Workspace<F>,
+    /// The gathered mini-batch's sample weights.
+    pub(crate) batch_w: Vec<F>,
     /// Parameters and optimizer at the start of the current epoch, restored if training
     /// diverges.
     pub(crate) backup: Vec<Vec<ArrayD<F>>>,
@@ -79,6 +81,7 @@ impl<F: Float> Network<F> {
             delta: Workspace::default(),
             batch_x: Workspace::default(),
             batch_y: Workspace::default(),
+            batch_w: Vec::new(),
             backup: Vec::new(),
             optimizer_backup: None,
             shuffle_rng: ChaCha8Rng::seed_from_u64(seed),
@@ -376,17 +379,29 @@ impl<F: Float> Network<F> {
 
     /// J after a forward pass over `x`, whose targets are `y`. For the paired output
     /// activations J comes from Z^[L] (stable, no clipping).
-    pub(crate) fn batch_cost(&self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Result<f64> {
+    /// With weights, J = Σ w_i L_i / Σ w_i.
+    pub(crate) fn batch_cost(
+        &self,
+        x: ArrayViewD<F>,
+        y: ArrayView2<F>,
+        w: Option<ArrayView1<F>>,
+    ) -> Result<f64> {
         match self.paired_logits() {
-            Some(z) => self.loss.cost_from_logits(z, y),
-            None => Ok(self.loss.cost(self.output(x), y)),
+            Some(z) => self.loss.weighted_cost_from_logits(z, y, w),
+            None => Ok(self.loss.weighted_cost(self.output(x), y, w)),
         }
     }
 
     /// How many examples of the last forward pass are classified right: the largest output is
     /// the one-hot class (categorical, n_y > 1), or each output is on the right side of 1/2
-    /// (binary; a column counts as the mean over its outputs). None for mse.
-    pub(crate) fn batch_correct(&self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Option<f64> {
+    /// (binary; a column counts as the mean over its outputs). None for mse. With weights, each
+    /// column counts w_i times.
+    pub(crate) fn batch_correct(
+        &self,
+        x: ArrayViewD<F>,
+        y: ArrayView2<F>,
+        w: Option<ArrayView1<F>>,
+    ) -> Option<f64> {
         if !self.loss.is_classification() {
             return None;
         }
@@ -409,40 +424,67 @@ impl<F: Float> Network<F> {
                 .columns()
                 .into_iter()
                 .zip(y.columns())
-                .filter(|(p, t)| argmax(p.view()) == argmax(t.view()))
-                .count();
-            Some(right as f64)
+                .enumerate()
+                .filter(|(_, (p, t))| argmax(p.view()) == argmax(t.view()))
+                .map(|(i, _)| weight_of(w, i))
+                .sum();
+            Some(right)
         } else {
-            let mut right = 0usize;
-            Zip::from(&yhat).and(&y).for_each(|&p, &t| {
-                right += ((p > half) == (t > half)) as usize;
-            });
-            Some(right as f64 / yhat.nrows() as f64)
+            let mut right = 0.0;
+            for (i, (p, t)) in yhat.columns().into_iter().zip(y.columns()).enumerate() {
+                let hits = Zip::from(&p)
+                    .and(&t)
+                    .fold(0usize, |n, &p, &t| n + ((p > half) == (t > half)) as usize);
+                right += weight_of(w, i) * hits as f64;
+            }
+            Some(right / yhat.nrows() as f64)
         }
     }
 
     /// The cost J over all of X, Y (the mean of the per-example losses), plus the L2 penalty
     /// when a layer has one.
     pub fn cost(&mut self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Result<f64> {
-        in_pool(|| self.cost_in_pool(x, y))
+        self.weighted_cost(x, y, None)
     }
 
-    fn cost_in_pool(&mut self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Result<f64> {
+    /// The cost J = Σ w_i L_i / Σ w_i over all of X, Y with sample weights `w` (one per
+    /// column; `None`: all 1), plus the L2 penalty.
+    pub fn weighted_cost(
+        &mut self,
+        x: ArrayViewD<F>,
+        y: ArrayView2<F>,
+        w: Option<ArrayView1<F>>,
+    ) -> Result<f64> {
         let m = self.check_xy(&x, &y)?;
-        let axis = Axis(x.ndim() - 1);
-        let mut total = 0.0;
-        for start in (0..m).step_by(INFERENCE_CHUNK) {
-            let end = (start + INFERENCE_CHUNK).min(m);
-            let chunk = x.slice_axis(axis, Slice::from(start..end));
-            self.forward_unchecked(chunk.view(), false)?;
-            total += self.batch_cost(chunk, y.slice(s![.., start..end]))? * (end - start) as f64;
-        }
-        Ok(total / m as f64 + self.penalty())
+        check_weights(w, m)?;
+        in_pool(|| {
+            let axis = Axis(x.ndim() - 1);
+            let (mut total, mut weight) = (0.0, 0.0);
+            for start in (0..m).step_by(INFERENCE_CHUNK) {
+                let end = (start + INFERENCE_CHUNK).min(m);
+                let wc = w.map(|w| w.slice_move(s![start..end]));
+                let chunk_weight = total_weight(wc, end - start);
+                if chunk_weight == 0.0 {
+                    continue;
+                }
+                let chunk = x.slice_axis(axis, Slice::from(start..end));
+                self.forward_unchecked(chunk.view(), false)?;
+                total += self.batch_cost(chunk, y.slice(s![.., start..end]), wc)? * chunk_weight;
+                weight += chunk_weight;
+            }
+            Ok(total / weight + self.penalty())
+        })
     }
 
     /// Backward pass (11)–(15) over the batch of the last forward pass, which must have been
-    /// run on `x`. Fills every layer's gradients.
-    pub(crate) fn backward_unchecked(&mut self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Result<()> {
+    /// run on `x`. Fills every layer's gradients: those of J, or of the weighted J when `w`
+    /// is given (dZ^[L] or dA^[L] column i scaled by w_i·m/Σw before (11)).
+    pub(crate) fn backward_unchecked(
+        &mut self,
+        x: ArrayViewD<F>,
+        y: ArrayView2<F>,
+        w: Option<ArrayView1<F>>,
+    ) -> Result<()> {
         let paired = self.paired_logits().is_some();
         let (n_y, m) = y.dim();
         self.delta.resize(&[n_y, m])?;
@@ -451,15 +493,18 @@ impl<F: Float> Network<F> {
             let yhat = activation_of(&self.layers, x.view())
                 .into_dimensionality::<Ix2>()
                 .expect("output is 2-D");
-            let delta = self
+            let mut delta = self
                 .delta
                 .view_mut()
                 .into_dimensionality::<Ix2>()
                 .expect("delta is 2-D");
             if paired {
-                self.loss.output_delta(yhat, y, delta); // dZ^[L] = Ŷ·Σy − Y
+                self.loss.output_delta(yhat, y, delta.view_mut()); // dZ^[L] = Ŷ·Σy − Y
             } else {
-                self.loss.gradient(yhat, y, delta); // (15) dA^[L]
+                self.loss.gradient(yhat, y, delta.view_mut()); // (15) dA^[L]
+            }
+            if let Some(w) = w {
+                weight_columns(delta, w);
             }
         }
         let nl = self.layers.len();
@@ -480,14 +525,67 @@ impl<F: Float> Network<F> {
     /// Forward, cost and backward over all of X, Y without updating: afterwards each layer's
     /// `grads()` holds (12)–(13). Returns J.
     pub fn gradients(&mut self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Result<f64> {
-        self.check_xy(&x, &y)?;
+        self.weighted_gradients(x, y, None)
+    }
+
+    /// [`Network::gradients`] of the sample-weighted J = Σ w_i L_i / Σ w_i (plus the
+    /// penalty): with integer weights, the gradients of X, Y with each column repeated w_i
+    /// times.
+    pub fn weighted_gradients(
+        &mut self,
+        x: ArrayViewD<F>,
+        y: ArrayView2<F>,
+        w: Option<ArrayView1<F>>,
+    ) -> Result<f64> {
+        let m = self.check_xy(&x, &y)?;
+        check_weights(w, m)?;
         in_pool(|| {
             self.forward_unchecked(x.view(), false)?;
-            let cost = self.batch_cost(x.view(), y)? + self.penalty();
-            self.backward_unchecked(x, y)?;
+            let cost = self.batch_cost(x.view(), y, w)? + self.penalty();
+            self.backward_unchecked(x, y, w)?;
             Ok(cost)
         })
     }
+}
+
+/// w_i, or 1 without weights.
+pub(crate) fn weight_of<F: Float>(w: Option<ArrayView1<F>>, i: usize) -> f64 {
+    w.map_or(1.0, |w| w[i].to_f64().unwrap_or(f64::NAN))
+}
+
+/// Σ w_i over `m` columns (m without weights).
+pub(crate) fn total_weight<F: Float>(w: Option<ArrayView1<F>>, m: usize) -> f64 {
+    w.map_or(m as f64, |w| {
+        w.iter().map(|v| v.to_f64().unwrap_or(f64::NAN)).sum()
+    })
+}
+
+/// Sample weights: one per example, finite, non-negative, not all zero.
+pub(crate) fn check_weights<F: Float>(w: Option<ArrayView1<F>>, m: usize) -> Result<()> {
+    let Some(w) = w else { return Ok(()) };
+    if w.len() != m {
+        return Err(CoreError::Value(format!(
+            "sample_weight: expected one weight per example ({m}), got {}",
+            w.len()
+        )));
+    }
+    if let Some((i, v)) = w
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !(v.is_finite() && **v >= F::zero()))
+    {
+        return Err(CoreError::Value(format!(
+            "sample_weight: expected finite weights >= 0, got {} at index {i}",
+            v.to_f64().unwrap_or(f64::NAN)
+        )));
+    }
+    if total_weight(Some(w), m) <= 0.0 {
+        return Err(CoreError::Value(
+            "sample_weight: the weights sum to 0; at least one example needs a positive weight"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// A^[l] after `layers` (the first l), given the X their last forward pass ran on: each
@@ -837,5 +935,149 @@ mod tests {
             0
         )
         .is_err());
+    }
+
+    /// The parameters of every layer, flattened in order.
+    fn all_params(net: &Network<f64>) -> Vec<f64> {
+        net.layers()
+            .iter()
+            .flat_map(|l| {
+                l.params()
+                    .into_iter()
+                    .flat_map(|p| p.iter().copied().collect::<Vec<_>>())
+            })
+            .collect()
+    }
+
+    fn all_grads(net: &Network<f64>) -> Vec<f64> {
+        net.layers()
+            .iter()
+            .flat_map(|l| {
+                l.grads()
+                    .into_iter()
+                    .flat_map(|g| g.iter().copied().collect::<Vec<_>>())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn weight_two_gives_the_gradients_of_a_repeated_example() {
+        let x = array![[0.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 1.0]].into_dyn();
+        let y = array![[0.0, 1.0, 1.0, 0.0]];
+        let w = array![2.0, 0.0, 1.0, 3.0];
+        // columns repeated w_i times: 0, 0, 2, 3, 3, 3
+        let xr = array![
+            [0.0, 0.0, 1.0, 1.0, 1.0, 1.0],
+            [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]
+        ]
+        .into_dyn();
+        let yr = array![[0.0, 0.0, 1.0, 0.0, 0.0, 0.0]];
+        let mut weighted = xor_net(3);
+        let mut repeated = xor_net(3);
+        let jw = weighted
+            .weighted_gradients(x.view(), y.view(), Some(w.view()))
+            .unwrap();
+        let jr = repeated.gradients(xr.view(), yr.view()).unwrap();
+        assert_abs_diff_eq!(jw, jr, epsilon = 1e-14);
+        assert_abs_diff_eq!(
+            weighted
+                .weighted_cost(x.view(), y.view(), Some(w.view()))
+                .unwrap(),
+            jr,
+            epsilon = 1e-14
+        );
+        for (a, b) in all_grads(&weighted).iter().zip(all_grads(&repeated)) {
+            assert_abs_diff_eq!(*a, b, epsilon = 1e-14);
+        }
+        // full-batch training follows the same path
+        let mut opts = fit_options(50);
+        opts.batch_size = 6;
+        weighted.with_lr(0.5);
+        repeated.with_lr(0.5);
+        weighted
+            .weighted_fit(x.view(), y.view(), Some(w.view()), &opts, &mut || false)
+            .unwrap();
+        repeated
+            .fit(xr.view(), yr.view(), &opts, &mut || false)
+            .unwrap();
+        for (a, b) in all_params(&weighted).iter().zip(all_params(&repeated)) {
+            assert_abs_diff_eq!(*a, b, epsilon = 1e-12);
+        }
+    }
+
+    #[test]
+    fn unit_weights_change_nothing_and_zero_weight_batches_are_skipped() {
+        let x = array![[0.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 1.0]].into_dyn();
+        let y = array![[0.0, 1.0, 1.0, 0.0]];
+        let mut opts = fit_options(20);
+        opts.batch_size = 2;
+        opts.shuffle = true;
+        let mut plain = xor_net(5);
+        let mut ones = xor_net(5);
+        let a = plain
+            .with_lr(0.3)
+            .fit(x.view(), y.view(), &opts, &mut || false)
+            .unwrap();
+        let w = ndarray::Array1::<f64>::ones(4);
+        let b = ones
+            .with_lr(0.3)
+            .weighted_fit(x.view(), y.view(), Some(w.view()), &opts, &mut || false)
+            .unwrap();
+        assert_eq!(a, b); // bit for bit
+        assert_eq!(all_params(&plain), all_params(&ones));
+        // the first batch (columns 0, 1) weighs nothing: training equals training on the
+        // last two columns alone, and the optimizer counts one step per epoch
+        opts.shuffle = false;
+        let mut zeroed = xor_net(6);
+        let mut removed = xor_net(6);
+        let w = array![0.0, 0.0, 1.0, 1.0];
+        zeroed
+            .with_lr(0.3)
+            .weighted_fit(x.view(), y.view(), Some(w.view()), &opts, &mut || false)
+            .unwrap();
+        let x2 = x.slice(s![.., 2..]).to_owned().into_dyn();
+        removed
+            .with_lr(0.3)
+            .fit(x2.view(), y.slice(s![.., 2..]), &opts, &mut || false)
+            .unwrap();
+        assert_eq!(all_params(&zeroed), all_params(&removed));
+        assert_eq!(
+            zeroed.optimizer().iterations(),
+            removed.optimizer().iterations()
+        );
+        assert_eq!(zeroed.optimizer().iterations(), 20);
+    }
+
+    #[test]
+    fn bad_weights_are_errors() {
+        let x = array![[0.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 1.0]].into_dyn();
+        let y = array![[0.0, 1.0, 1.0, 0.0]];
+        let mut net = xor_net(0);
+        let opts = fit_options(1);
+        for (w, expect) in [
+            (
+                array![1.0, 1.0, 1.0].to_vec(),
+                "one weight per example (4), got 3",
+            ),
+            (
+                vec![1.0, -1.0, 1.0, 1.0],
+                "finite weights >= 0, got -1 at index 1",
+            ),
+            (vec![1.0, f64::NAN, 1.0, 1.0], "at index 1"),
+            (vec![0.0; 4], "sum to 0"),
+        ] {
+            let w = ndarray::Array1::from(w);
+            let err = net
+                .weighted_fit(x.view(), y.view(), Some(w.view()), &opts, &mut || false)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expect), "{err}");
+            assert!(net
+                .weighted_cost(x.view(), y.view(), Some(w.view()))
+                .is_err());
+            assert!(net
+                .weighted_gradients(x.view(), y.view(), Some(w.view()))
+                .is_err());
+        }
     }
 }

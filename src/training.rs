@@ -4,7 +4,7 @@
 //! (parameters restored to the last finite epoch) or an interrupt (Ctrl-C, polled between
 //! steps).
 
-use ndarray::{s, ArrayView2, ArrayViewD, ArrayViewMutD, Axis, Ix2, Slice};
+use ndarray::{s, ArrayView1, ArrayView2, ArrayViewD, ArrayViewMutD, Axis, Ix2, Slice};
 use std::time::{Duration, Instant};
 
 use rand::seq::SliceRandom;
@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::{CoreError, Result};
 use crate::matmul::in_pool;
-use crate::network::Network;
+use crate::network::{check_weights, total_weight, Network};
 use crate::scalar::Float;
 
 /// What one training step reports.
@@ -22,8 +22,10 @@ struct Step {
     cost: f64,
     /// The L2 penalty part of `cost`.
     penalty: f64,
-    /// Examples classified right (classification losses).
+    /// Examples classified right (classification losses), each counted w_i times.
     correct: Option<f64>,
+    /// Σ w_i over the batch (its size without weights).
+    weight: f64,
 }
 
 /// How often a long training call asks whether to stop (Ctrl-C).
@@ -44,13 +46,14 @@ pub enum EpochEnd {
 /// What one epoch of training reports.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EpochReport {
-    /// The mean of the mini-batch costs J, weighted by batch size (each computed before its
-    /// update), L2 penalty included. With one full batch this is J at the parameters the
+    /// The mean of the mini-batch costs J, weighted by batch size (by the batch's total sample
+    /// weight, with sample weights), each computed before its update, L2 penalty included. With one full batch this is J at the parameters the
     /// epoch started from.
     pub cost: f64,
     /// The part of `cost` that is the L2 penalty (0 without L2).
     pub penalty: f64,
-    /// The fraction of the epoch's examples classified right, for classification losses.
+    /// The fraction of the epoch's examples classified right (each counted w_i times, with
+    /// sample weights), for classification losses.
     pub accuracy: Option<f64>,
     pub end: EpochEnd,
 }
@@ -125,22 +128,40 @@ impl<F: Float> Network<F> {
     /// nothing is updated.
     pub fn train_step(&mut self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Result<f64> {
         self.check_xy(&x, &y)?;
-        in_pool(|| self.step_unchecked(x, y).map(|s| s.cost))
+        in_pool(|| self.step_unchecked(x, y, None).map(|s| s.cost))
     }
 
-    fn step_unchecked(&mut self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Result<Step> {
+    /// A step on a batch with sample weights `w` (or none). A batch whose weights are all 0
+    /// carries no example: it is skipped (no forward pass, no update, and the optimizer's step
+    /// count does not move), as if its examples had been removed.
+    fn step_unchecked(
+        &mut self,
+        x: ArrayViewD<F>,
+        y: ArrayView2<F>,
+        w: Option<ArrayView1<F>>,
+    ) -> Result<Step> {
+        let weight = total_weight(w, y.ncols());
+        if weight == 0.0 {
+            return Ok(Step {
+                cost: 0.0,
+                penalty: 0.0,
+                correct: None,
+                weight,
+            });
+        }
         self.forward_unchecked(x.view(), true)?;
         let penalty = self.penalty();
-        let cost = self.batch_cost(x.view(), y)? + penalty;
-        let correct = self.batch_correct(x.view(), y);
+        let cost = self.batch_cost(x.view(), y, w)? + penalty;
+        let correct = self.batch_correct(x.view(), y, w);
         if cost.is_finite() {
-            self.backward_unchecked(x, y)?;
+            self.backward_unchecked(x, y, w)?;
             self.optimizer.step(&mut self.layers);
         }
         Ok(Step {
             cost,
             penalty,
             correct,
+            weight,
         })
     }
 
@@ -172,7 +193,7 @@ impl<F: Float> Network<F> {
             }
         }
         in_pool(|| {
-            let report = self.epoch_unchecked(x, y, batch_size, order, &mut || false)?;
+            let report = self.epoch_unchecked(x, y, None, batch_size, order, &mut || false)?;
             if report.end == EpochEnd::Completed {
                 self.optimizer.end_epoch();
             }
@@ -202,6 +223,7 @@ impl<F: Float> Network<F> {
         &mut self,
         x: ArrayViewD<F>,
         y: ArrayView2<F>,
+        w: Option<ArrayView1<F>>,
         batch_size: usize,
         order: Option<&[usize]>,
         interrupt: &mut (dyn FnMut() -> bool + Send),
@@ -210,6 +232,7 @@ impl<F: Float> Network<F> {
         self.save_backup();
         let axis = Axis(x.ndim() - 1);
         let (mut total, mut penalty, mut correct) = (0.0, 0.0, None::<f64>);
+        let mut weight = 0.0;
         let mut last_poll = Instant::now();
         for start in (0..m).step_by(batch_size) {
             let end = (start + batch_size).min(m);
@@ -217,26 +240,26 @@ impl<F: Float> Network<F> {
                 None => self.step_unchecked(
                     x.slice_axis(axis, Slice::from(start..end)),
                     y.slice(s![.., start..end]),
+                    w.map(|w| w.slice_move(s![start..end])),
                 )?,
-                Some(order) => self.gathered_step(&x, &y, &order[start..end])?,
+                Some(order) => self.gathered_step(&x, &y, w, &order[start..end])?,
             };
             if !step.cost.is_finite() {
                 self.restore_backup();
                 return Ok(EpochReport::stopped(step.cost, EpochEnd::Diverged));
             }
-            let n = (end - start) as f64;
-            total += step.cost * n;
-            penalty += step.penalty * n;
+            if step.weight > 0.0 {
+                total += step.cost * step.weight;
+                penalty += step.penalty * step.weight;
+                weight += step.weight;
+            }
             if let Some(c) = step.correct {
                 *correct.get_or_insert(0.0) += c;
             }
             if end < m && last_poll.elapsed() >= INTERRUPT_POLL {
                 last_poll = Instant::now();
                 if interrupt() {
-                    return Ok(EpochReport::stopped(
-                        total / end as f64,
-                        EpochEnd::Interrupted,
-                    ));
+                    return Ok(EpochReport::stopped(total / weight, EpochEnd::Interrupted));
                 }
             }
         }
@@ -244,11 +267,10 @@ impl<F: Float> Network<F> {
             self.restore_backup();
             return Ok(EpochReport::stopped(f64::NAN, EpochEnd::Diverged));
         }
-        let m = m as f64;
         Ok(EpochReport {
-            cost: total / m,
-            penalty: penalty / m,
-            accuracy: correct.map(|c| c / m),
+            cost: total / weight,
+            penalty: penalty / weight,
+            accuracy: correct.map(|c| c / weight),
             end: EpochEnd::Completed,
         })
     }
@@ -265,17 +287,35 @@ impl<F: Float> Network<F> {
         options: &FitOptions,
         interrupt: &mut (dyn FnMut() -> bool + Send),
     ) -> Result<FitReport> {
-        in_pool(|| self.fit_in_pool(x, y, options, interrupt))
+        self.weighted_fit(x, y, None, options, interrupt)
+    }
+
+    /// [`Network::fit`] with sample weights `w` (one per column of X; `None`: all 1): every
+    /// mini-batch's J is Σ w_i L_i / Σ w_i and its gradients are that J's, so a weight of 2
+    /// counts an example twice and a weight of 0 removes it. Also counts as one of the
+    /// training calls that share the thread budget (see [`crate::matmul::num_threads`]).
+    pub fn weighted_fit(
+        &mut self,
+        x: ArrayViewD<F>,
+        y: ArrayView2<F>,
+        w: Option<ArrayView1<F>>,
+        options: &FitOptions,
+        interrupt: &mut (dyn FnMut() -> bool + Send),
+    ) -> Result<FitReport> {
+        let _share = crate::matmul::TrainingCall::begin();
+        in_pool(|| self.fit_in_pool(x, y, w, options, interrupt))
     }
 
     fn fit_in_pool(
         &mut self,
         x: ArrayViewD<F>,
         y: ArrayView2<F>,
+        w: Option<ArrayView1<F>>,
         options: &FitOptions,
         interrupt: &mut (dyn FnMut() -> bool + Send),
     ) -> Result<FitReport> {
         let m = self.check_training_args(&x, &y, options.batch_size)?;
+        check_weights(w, m)?;
         let mut order = std::mem::take(&mut self.order);
         let mut report = FitReport {
             costs: Vec::with_capacity(options.epochs.min(1 << 16)),
@@ -294,6 +334,7 @@ impl<F: Float> Network<F> {
                 let epoch = self.epoch_unchecked(
                     x.view(),
                     y,
+                    w,
                     options.batch_size,
                     shuffled.then_some(order.as_slice()),
                     interrupt,
@@ -345,6 +386,7 @@ impl<F: Float> Network<F> {
         &mut self,
         x: &ArrayViewD<F>,
         y: &ArrayView2<F>,
+        w: Option<ArrayView1<F>>,
         idx: &[usize],
     ) -> Result<Step> {
         let bs = idx.len();
@@ -352,16 +394,29 @@ impl<F: Float> Network<F> {
         shape.push(bs);
         let mut bx = std::mem::take(&mut self.batch_x);
         let mut by = std::mem::take(&mut self.batch_y);
+        let mut bw = std::mem::take(&mut self.batch_w);
         let result = (|| {
             bx.resize(&shape)?;
             by.resize(&[y.nrows(), bs])?;
             gather_examples(x.view(), idx, bx.view_mut());
             gather_examples(y.view().into_dyn(), idx, by.view_mut());
             let yb = by.view().into_dimensionality::<Ix2>().expect("2-D");
-            self.step_unchecked(bx.view(), yb)
+            let wb = match w {
+                Some(w) => {
+                    bw.clear();
+                    bw.try_reserve(bs).map_err(|_| {
+                        CoreError::Value(format!("cannot allocate {bs} sample weights"))
+                    })?;
+                    bw.extend(idx.iter().map(|&i| w[i]));
+                    Some(ArrayView1::from(bw.as_slice()))
+                }
+                None => None,
+            };
+            self.step_unchecked(bx.view(), yb, wb)
         })();
         self.batch_x = bx;
         self.batch_y = by;
+        self.batch_w = bw;
         result
     }
 

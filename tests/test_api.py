@@ -320,6 +320,7 @@ def test_history_fields_and_repr(rng):
         "target_cost": None,
         "tol": None,
         "m": 10,
+        "sample_weight": False,
     }
     assert history.epoch == [1, 2, 3, 4] and history.cost is history.history["cost"]
     assert len(history.cost) == 4 and all(isinstance(c, float) for c in history.cost)

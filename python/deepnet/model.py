@@ -275,6 +275,24 @@ class Sequential:
             )
         return arr.astype(self.dtype).reshape(1, m)
 
+    def _weights(self, sample_weight: Any, m: int) -> np.ndarray | None:
+        """Sample weights as an (m,) array of the model's dtype: finite, >= 0, not all 0."""
+        if sample_weight is None:
+            return None
+        w = as_float_array(sample_weight, "sample_weight", self.dtype, 1, "of shape (m,)")
+        if w.shape[0] != m:
+            raise ValueError(
+                f"sample_weight: expected one weight per example ({m}), got {w.shape[0]}"
+            )
+        if (w < 0).any():
+            i = int(np.argmax(w < 0))
+            raise ValueError(f"sample_weight: expected weights >= 0, got {w[i]!r} at index {i}")
+        if not w.any():
+            raise ValueError(
+                "sample_weight: every weight is 0; at least one example needs a positive weight"
+            )
+        return w
+
     # -- the lecture's computations ---------------------------------------------------------
 
     def predict(self, X: Any) -> np.ndarray:
@@ -355,20 +373,25 @@ class Sequential:
             raise ValueError(f"not a valid deepnet model file: {err}") from None
         return model
 
-    def cost(self, X: Any, Y: Any) -> float:
+    def cost(self, X: Any, Y: Any, sample_weight: Any = None) -> float:
         """The cost J: the mean over the m examples of the per-example loss, plus the L2
-        penalty Σ (λ/2)‖W‖² of the layers that have one.
+        penalty Σ (λ/2)‖W‖² of the layers that have one. With sample weights, the weighted
+        mean J = Σ_i w_i L_i / Σ_i w_i (plus the penalty).
 
         Parameters
         ----------
         X : array-like of shape (n_x, m)
         Y : array-like of shape (n_y, m)
+        sample_weight : array-like of shape (m,), optional
+            Non-negative weights, not all 0.
 
         Returns
         -------
         float
         """
-        return float(self._net_call("cost", *self._xy(X, Y)))
+        X, Y = self._xy(X, Y)
+        w = self._weights(sample_weight, X.shape[-1])
+        return float(self._net.cost(X, Y, w))
 
     def evaluate(self, X: Any, Y: Any) -> dict[str, float]:
         """The cost J and, for the cross-entropy losses, the accuracy.
@@ -390,16 +413,23 @@ class Sequential:
             result["accuracy"] = accuracy(self._net_call("predict", X), Y, self.loss)
         return result
 
-    def gradients(self, X: Any, Y: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+    def gradients(
+        self, X: Any, Y: Any, sample_weight: Any = None
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
         """dW^[l] and db^[l] of every layer over all of X, Y, without updating anything.
 
-        Eqs (11)–(15): (12) dW = (1/m) dZ A_prevᵀ, (13) db = (1/m) Σ_i dz^(i).
+        Eqs (11)–(15): (12) dW = (1/m) dZ A_prevᵀ, (13) db = (1/m) Σ_i dz^(i). With
+        `sample_weight`, the gradients of J = Σ w_i L_i / Σ w_i: column i of dZ^[L] is
+        scaled by w_i·m/Σw before (11), so with integer weights they equal the gradients of
+        X, Y with column i repeated w_i times.
 
         Returns
         -------
         list of (dW, db), one per layer, of shapes (n^[l], n^[l-1]) and (n^[l], 1)
         """
-        _, grads = self._net_call("gradients", *self._xy(X, Y))
+        X, Y = self._xy(X, Y)
+        w = self._weights(sample_weight, X.shape[-1])
+        _, grads = self._net.gradients(X, Y, w)
         return [tuple(g) for g in grads]  # type: ignore[misc]
 
     def _net_call(self, method: str, *args: Any) -> Any:
@@ -422,6 +452,7 @@ class Sequential:
         validation_data: tuple[Any, Any] | None = None,
         validation_split: float | None = None,
         callbacks: Sequence[Any] | None = None,
+        sample_weight: Any = None,
     ) -> History:
         """Trains the network: the process of section 7.
 
@@ -464,6 +495,18 @@ class Sequential:
             Hold out this fraction of the columns (the last ones, before any shuffling) as
             validation data.
         callbacks : list of deepnet.callbacks.Callback, optional
+        sample_weight : array-like of shape (m,), optional
+            A non-negative weight per example (column of X), not all 0: every mini-batch's J
+            is Σ w_i L_i / Σ w_i, computed in Rust with its gradients, so a weight of 2 counts
+            an example twice and a weight of 0 removes it (a mini-batch of weight 0 is skipped).
+            The epoch's J (History's "cost") and accuracy are weighted the same way. With
+            `validation_split`, the held-out columns' weights are dropped: validation is
+            unweighted.
+
+        Several fits running at once in one process (threads, e.g. a hyperparameter search on
+        joblib's threading backend) share deepnet's threads: while k run, each uses
+        ``get_num_threads() // k`` of them (at least one), so they never oversubscribe the
+        cores; results are identical whatever the thread count.
 
         Ctrl-C stops training within a fraction of a second, between two mini-batch steps, so
         the model stays consistent; ``model.history`` then holds the epochs completed (with
@@ -494,6 +537,7 @@ class Sequential:
                 validation_data,
                 validation_split,
                 callbacks,
+                sample_weight,
             )
         finally:
             self._end_fit()
@@ -514,8 +558,10 @@ class Sequential:
         validation_data: Any,
         validation_split: Any,
         callbacks: Any,
+        sample_weight: Any,
     ) -> History:
         X, Y = self._xy(X, Y)
+        w = self._weights(sample_weight, X.shape[-1])
         epochs = check_positive_int(epochs, "epochs")
         target_cost = check_optional_nonneg_float(target_cost, "target_cost")
         tol = check_optional_nonneg_float(tol, "tol")
@@ -530,6 +576,13 @@ class Sequential:
         opt = _optimizers.get("sgd" if optimizer is None else optimizer, learning_rate)
         X, Y, val = self._validation(X, Y, validation_data, validation_split)
         m = X.shape[-1]
+        if w is not None and w.shape[0] != m:
+            w = w[:m]  # validation_split held out the last columns
+            if not w.any():
+                raise ValueError(
+                    "sample_weight: every weight of the training part (before "
+                    "validation_split's held-out columns) is 0"
+                )
         batch = m if batch_size is None else min(check_positive_int(batch_size, "batch_size"), m)
         user_callbacks = list(callbacks or [])
         for i, cb in enumerate(user_callbacks):
@@ -549,6 +602,7 @@ class Sequential:
             "tol": tol,
             "m": m,
             "validation": val is not None,
+            "sample_weight": w is not None,
         }
         history = History(params)
         self.history = history
@@ -598,6 +652,7 @@ class Sequential:
                     target_cost,
                     tol,
                     previous,
+                    w,
                 )
                 if raised is not None:
                     # a signal handler raised during the call (Ctrl-C): keep the epochs it

@@ -352,7 +352,7 @@ impl<F: Float> Layer<F> for Conv<F> {
 mod tests {
     use super::*;
     use crate::layers::LayerSpec;
-    use crate::matmul::{num_threads, set_num_threads};
+    use crate::matmul::{configured_threads, set_num_threads};
     use ndarray::{Array4, ShapeBuilder};
     use rand::SeedableRng;
 
@@ -748,7 +748,7 @@ mod tests {
                 layer.da_prev.view().to_owned(),
             )
         };
-        let before = num_threads();
+        let before = configured_threads();
         let (one, two) = (run(1), run(2));
         set_num_threads(before);
         assert!(one == two, "thread count changed the bits");

@@ -137,11 +137,16 @@ fn cost_impl<F: Float + Element>(
     net: &mut Network<F>,
     x: &Bound<'_, PyAny>,
     y: &Bound<'_, PyAny>,
+    w: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<f64> {
     let x = readonly::<F, ndarray::IxDyn>(x, "X")?;
     let y = readonly::<F, ndarray::Ix2>(y, "Y")?;
+    let w = w
+        .map(|w| readonly::<F, ndarray::Ix1>(w, "sample_weight"))
+        .transpose()?;
     let (x, y) = (x.as_array(), y.as_array());
-    Ok(py.detach(|| guarded("cost", || net.cost(x, y)))??)
+    let w = w.as_ref().map(|w| w.as_array());
+    Ok(py.detach(|| guarded("cost", || net.weighted_cost(x, y, w)))??)
 }
 
 type GradList<'py> = (f64, Vec<Vec<Bound<'py, PyAny>>>);
@@ -151,11 +156,16 @@ fn gradients_impl<'py, F: Float + Element>(
     net: &mut Network<F>,
     x: &Bound<'py, PyAny>,
     y: &Bound<'py, PyAny>,
+    w: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<GradList<'py>> {
     let x = readonly::<F, ndarray::IxDyn>(x, "X")?;
     let y = readonly::<F, ndarray::Ix2>(y, "Y")?;
+    let w = w
+        .map(|w| readonly::<F, ndarray::Ix1>(w, "sample_weight"))
+        .transpose()?;
     let (x, y) = (x.as_array(), y.as_array());
-    let cost = py.detach(|| guarded("gradients", || net.gradients(x, y)))??;
+    let w = w.as_ref().map(|w| w.as_array());
+    let cost = py.detach(|| guarded("gradients", || net.weighted_gradients(x, y, w)))??;
     let grads = net
         .layers()
         .iter()
@@ -195,6 +205,7 @@ fn run_fit<F: Float + Element>(
     net: &mut Network<F>,
     x: ndarray::ArrayViewD<'_, F>,
     y: ndarray::ArrayView2<'_, F>,
+    w: Option<ndarray::ArrayView1<'_, F>>,
     options: &FitOptions,
 ) -> PyResult<(FitReport, Option<PyErr>)> {
     let mut raised: Option<PyErr> = None;
@@ -206,7 +217,8 @@ fn run_fit<F: Float + Element>(
         let net = &mut *net;
         std::thread::scope(|scope| {
             let worker = scope.spawn(move || {
-                let report = net.fit(x, y, options, &mut || stop.load(Ordering::Relaxed));
+                let report =
+                    net.weighted_fit(x, y, w, options, &mut || stop.load(Ordering::Relaxed));
                 let _ = done_tx.send(());
                 report
             });
@@ -254,11 +266,16 @@ fn fit_impl<F: Float + Element>(
     net: &mut Network<F>,
     x: &Bound<'_, PyAny>,
     y: &Bound<'_, PyAny>,
+    w: Option<&Bound<'_, PyAny>>,
     options: &FitOptions,
 ) -> PyResult<(FitReport, Option<PyErr>)> {
     let x = readonly::<F, ndarray::IxDyn>(x, "X")?;
     let y = readonly::<F, ndarray::Ix2>(y, "Y")?;
-    run_fit(py, net, x.as_array(), y.as_array(), options)
+    let w = w
+        .map(|w| readonly::<F, ndarray::Ix1>(w, "sample_weight"))
+        .transpose()?;
+    let w = w.as_ref().map(|w| w.as_array());
+    run_fit(py, net, x.as_array(), y.as_array(), w, options)
 }
 
 fn get_param_impl<'py, F: Float + Element>(
@@ -450,19 +467,29 @@ impl PyNetwork {
         with_net!(self, py, net => predict_impl(py, net, x))
     }
 
-    /// The cost J over X, Y.
-    fn cost(&self, py: Python<'_>, x: &Bound<'_, PyAny>, y: &Bound<'_, PyAny>) -> PyResult<f64> {
-        with_net!(self, py, net => cost_impl(py, net, x, y))
+    /// The cost J over X, Y: Σ w_i L_i / Σ w_i with sample weights, else the mean.
+    #[pyo3(signature = (x, y, sample_weight=None))]
+    fn cost(
+        &self,
+        py: Python<'_>,
+        x: &Bound<'_, PyAny>,
+        y: &Bound<'_, PyAny>,
+        sample_weight: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<f64> {
+        with_net!(self, py, net => cost_impl(py, net, x, y, sample_weight))
     }
 
-    /// (J, [[dW1, db1], …]) over all of X, Y without updating, eqs (11)–(15).
+    /// (J, [[dW1, db1], …]) over all of X, Y without updating, eqs (11)–(15); of the
+    /// sample-weighted J when `sample_weight` is given.
+    #[pyo3(signature = (x, y, sample_weight=None))]
     fn gradients<'py>(
         &self,
         py: Python<'py>,
         x: &Bound<'py, PyAny>,
         y: &Bound<'py, PyAny>,
+        sample_weight: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<GradList<'py>> {
-        with_net!(self, py, net => gradients_impl(py, net, x, y))
+        with_net!(self, py, net => gradients_impl(py, net, x, y, sample_weight))
     }
 
     /// Trains up to `epochs` epochs in one call (section 7) with the network's optimizer.
@@ -473,7 +500,7 @@ impl PyNetwork {
     /// Nothing is lost to a signal: when a handler raised, the epochs completed are still
     /// returned, with the exception, for the caller to record before raising it. If the call
     /// fails (a panic, which is a bug), the network is rolled back to where it was.
-    #[pyo3(signature = (x, y, epochs, batch_size, shuffle=true, target_cost=None, tol=None, previous_cost=None))]
+    #[pyo3(signature = (x, y, epochs, batch_size, shuffle=true, target_cost=None, tol=None, previous_cost=None, sample_weight=None))]
     #[allow(clippy::too_many_arguments)]
     fn fit(
         &self,
@@ -486,6 +513,7 @@ impl PyNetwork {
         target_cost: Option<f64>,
         tol: Option<f64>,
         previous_cost: Option<f64>,
+        sample_weight: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<FitOutcome> {
         let options = FitOptions {
             epochs,
@@ -498,8 +526,8 @@ impl PyNetwork {
         let mut guard = self.lock(py)?;
         self.training.store(true, Ordering::SeqCst);
         let outcome = match &mut guard.net {
-            Inner::F32(net) => fit_impl(py, net, x, y, &options),
-            Inner::F64(net) => fit_impl(py, net, x, y, &options),
+            Inner::F32(net) => fit_impl(py, net, x, y, sample_weight, &options),
+            Inner::F64(net) => fit_impl(py, net, x, y, sample_weight, &options),
         };
         self.training.store(false, Ordering::SeqCst);
         let (report, raised) = outcome?;

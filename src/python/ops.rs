@@ -301,10 +301,10 @@ pub(super) fn all_finite(py: Python<'_>, x: &Bound<'_, PyAny>) -> PyResult<bool>
     }
 }
 
-/// Threads the kernels may use.
+/// Threads the kernels may use (shared among the training calls running at once).
 #[pyfunction]
 pub(super) fn get_num_threads() -> usize {
-    matmul::num_threads()
+    matmul::configured_threads()
 }
 
 /// Sets the threads the kernels may use (0 = the default).

@@ -9,7 +9,7 @@ use rand_distr::{Distribution, Uniform};
 use super::*;
 use crate::activation::Activation;
 use crate::layers::{LayerConfig, LayerSpec};
-use crate::matmul::{in_pool, num_threads, set_num_threads};
+use crate::matmul::{configured_threads, in_pool, set_num_threads};
 
 const CELLS: [Cell; 3] = [Cell::SimpleRnn(Activation::Tanh), Cell::Gru, Cell::Lstm];
 
@@ -407,7 +407,7 @@ fn results_are_bit_identical_for_one_and_two_threads() {
     // large enough that the products are split between threads
     let (n_x, time, u, m) = (32, 6, 64, 160);
     let x = input(n_x, time, m, 30);
-    let before = num_threads();
+    let before = configured_threads();
     for cell in CELLS {
         let mut runs = Vec::new();
         for threads in [1, 2] {
