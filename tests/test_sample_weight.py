@@ -208,3 +208,18 @@ def test_fits_in_threads_at_once_equal_fits_one_after_another(rng):
         t.join()
     for a, b in zip(alone, together):
         assert all(np.array_equal(p, q) for p, q in zip(a, b))
+
+
+def test_validation_data_may_carry_weights(rng):
+    model = _dense(10)
+    X, y = _data(model, rng, m=12)
+    Xv, yv = _data(model, rng, m=6)
+    wv = np.r_[np.ones(3), np.zeros(3)]
+    history = model.fit(X, y, epochs=1, verbose=0, validation_data=(Xv, yv, wv))
+    assert history.history["val_cost"][0] == pytest.approx(model.cost(Xv[:, :3], yv[:3]), 1e-12)
+    right = np.argmax(model.predict(Xv[:, :3]), axis=0) == yv[:3]
+    assert history.history["val_accuracy"][0] == pytest.approx(right.mean())
+    with pytest.raises(ValueError, match="validation_data: sample_weight"):
+        model.fit(X, y, epochs=1, verbose=0, validation_data=(Xv, yv, -wv))
+    with pytest.raises(TypeError, match="of length 4"):
+        model.fit(X, y, epochs=1, verbose=0, validation_data=(Xv, yv, wv, wv))

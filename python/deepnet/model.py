@@ -489,8 +489,9 @@ class Sequential:
             ``dn.optimizers.Adam(learning_rate=1e-3)``. Default: the optimizer of the last
             fit (so calling fit again resumes it, state included; with `learning_rate`, the
             same rule at a new rate), else "sgd".
-        validation_data : (X_val, Y_val), optional
-            Evaluated after every epoch: "val_cost" and, for classifiers, "val_accuracy".
+        validation_data : (X_val, Y_val) or (X_val, Y_val, sample_weight_val), optional
+            Evaluated after every epoch: "val_cost" and, for classifiers, "val_accuracy"
+            (weighted like the training cost when weights are given).
         validation_split : float in (0, 1), optional
             Hold out this fraction of the columns (the last ones, before any shuffling) as
             validation data.
@@ -715,19 +716,24 @@ class Sequential:
 
     def _validation(
         self, X: np.ndarray, Y: np.ndarray, data: Any, split: Any
-    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
-        """Training X, Y and the validation pair (or None)."""
+    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...] | None]:
+        """Training X, Y and the validation pair (X_val, Y_val) or triple (with weights), or
+        None."""
         if data is not None and split is not None:
             raise ValueError("give validation_data or validation_split, not both")
         if data is not None:
-            if not isinstance(data, (tuple, list)) or len(data) != 2:
+            if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
                 raise TypeError(
-                    f"validation_data: expected a pair (X_val, Y_val), got {type(data).__name__}"
+                    "validation_data: expected (X_val, Y_val) or (X_val, Y_val, sample_weight_val)"
+                    f", got {type(data).__name__}"
+                    + (f" of length {len(data)}" if isinstance(data, (tuple, list)) else "")
                 )
             try:
-                return X, Y, self._xy(*data)
+                Xv, Yv = self._xy(data[0], data[1])
+                wv = self._weights(data[2], Xv.shape[-1]) if len(data) == 3 else None
             except (ValueError, TypeError) as err:
                 raise type(err)(f"validation_data: {err}") from None
+            return X, Y, (Xv, Yv) if wv is None else (Xv, Yv, wv)
         if split is None:
             return X, Y, None
         if isinstance(split, bool) or not isinstance(split, (int, float)) or not 0 < split < 1:
@@ -743,10 +749,12 @@ class Sequential:
         cut = m - n_val
         return X[..., :cut], Y[:, :cut], (X[..., cut:], Y[:, cut:])
 
-    def _validation_logs(self, Xv: np.ndarray, Yv: np.ndarray) -> dict[str, float]:
-        logs = {"val_cost": float(self._net.cost(Xv, Yv))}
+    def _validation_logs(
+        self, Xv: np.ndarray, Yv: np.ndarray, wv: np.ndarray | None = None
+    ) -> dict[str, float]:
+        logs = {"val_cost": float(self._net.cost(Xv, Yv, wv))}
         if self.loss != "mse":
-            logs["val_accuracy"] = accuracy(self._net.predict(Xv), Yv, self.loss)
+            logs["val_accuracy"] = accuracy(self._net.predict(Xv), Yv, self.loss, wv)
         return logs
 
     # -- description ------------------------------------------------------------------------
@@ -893,8 +901,11 @@ def _layer_config(layer: Layer) -> dict[str, Any]:
     return spec
 
 
-def accuracy(yhat: np.ndarray, Y: np.ndarray, loss: str) -> float:
-    """Classification accuracy of outputs `yhat` against targets `Y`, both (n_y, m)."""
+def accuracy(yhat: np.ndarray, Y: np.ndarray, loss: str, w: np.ndarray | None = None) -> float:
+    """Classification accuracy of outputs `yhat` against targets `Y`, both (n_y, m); with
+    sample weights `w` (m,), each example counts w_i times."""
     if loss == "categorical_crossentropy" and Y.shape[0] > 1:
-        return float(np.mean(np.argmax(yhat, axis=0) == np.argmax(Y, axis=0)))
-    return float(np.mean((yhat > 0.5) == (Y > 0.5)))
+        right = np.argmax(yhat, axis=0) == np.argmax(Y, axis=0)
+    else:
+        right = np.mean((yhat > 0.5) == (Y > 0.5), axis=0)
+    return float(np.average(right, weights=w))
