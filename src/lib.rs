@@ -18,6 +18,7 @@ pub mod optimizers;
 pub mod rng;
 pub mod scalar;
 mod schema;
+pub mod simd;
 pub mod training;
 
 #[cfg(feature = "python")]

@@ -104,7 +104,7 @@ impl Loss {
     ) -> f64 {
         let clip = |p: F| p.max(F::LOG_EPS).min(F::one() - F::LOG_EPS);
         let n_y = yhat.nrows().max(1) as f64;
-        weighted_mean(yhat, y, w, |p, t| {
+        weighted_mean(yhat, y, w, |_, p, t| {
             let mut total = 0.0f64;
             match self {
                 Loss::BinaryCrossentropy => Zip::from(p).and(t).for_each(|&p, &y| {
@@ -142,7 +142,7 @@ impl Loss {
         w: Option<ArrayView1<F>>,
     ) -> Result<f64> {
         match self {
-            Loss::BinaryCrossentropy => Ok(weighted_mean(z, y, w, |zc, yc| {
+            Loss::BinaryCrossentropy => Ok(weighted_mean(z, y, w, |_, zc, yc| {
                 let mut total = 0.0f64;
                 Zip::from(zc).and(yc).for_each(|&z, &y| {
                     let (z, y) = (f64_of(z), f64_of(y));
@@ -151,7 +151,7 @@ impl Loss {
                 total
             })),
             // per column: logsumexp(z)·Σ_k y_k − Σ_k y_k z_k; no allocation
-            Loss::CategoricalCrossentropy => Ok(weighted_mean(z, y, w, |zc, yc| {
+            Loss::CategoricalCrossentropy => Ok(weighted_mean(z, y, w, |_, zc, yc| {
                 let max = zc.fold(f64::NEG_INFINITY, |m, &v| m.max(f64_of(v)));
                 let (mut sum, mut ysum, mut yz) = (0.0f64, 0.0f64, 0.0f64);
                 Zip::from(zc).and(yc).for_each(|&z, &y| {
@@ -166,6 +166,40 @@ impl Loss {
                 "mse has no logits form: use Loss::cost on the outputs".into(),
             )),
         }
+    }
+
+    /// The categorical cross-entropy J = Σ_i w_i L_i / Σ_i w_i of softmax outputs `a` =
+    /// softmax(`z`), from both: L = Σ_k y_k (logsumexp(z) − z_k) with logsumexp(z) = z_j −
+    /// log a_j at the column's largest output j. a_j ≥ 1/n_y, so its logarithm is accurate
+    /// and never log(0): the same stable J as [`Loss::cost_from_logits`] with one logarithm per
+    /// column instead of n_y exponentials (J is computed at every training step).
+    pub fn weighted_softmax_cost<F: Float>(
+        z: ArrayView2<F>,
+        a: ArrayView2<F>,
+        y: ArrayView2<F>,
+        w: Option<ArrayView1<F>>,
+    ) -> f64 {
+        weighted_mean(z, y, w, |i, zc, yc| {
+            let (j, aj) =
+                a.column(i)
+                    .iter()
+                    .enumerate()
+                    .fold((0, F::neg_infinity()), |(bj, bv), (k, &v)| {
+                        if v > bv {
+                            (k, v)
+                        } else {
+                            (bj, bv)
+                        }
+                    });
+            let lse = f64_of(zc[j]) - f64_of(aj).ln();
+            let (mut ysum, mut yz) = (0.0f64, 0.0f64);
+            Zip::from(zc).and(yc).for_each(|&z, &y| {
+                let (z, y) = (f64_of(z), f64_of(y));
+                ysum += y;
+                yz += y * z;
+            });
+            ysum * lse - yz
+        })
     }
 
     /// (15) dA^[L] = ∂L/∂Ŷ column by column (see the module docs for the convention),
@@ -260,13 +294,13 @@ fn weighted_mean<F: Float>(
     a: ArrayView2<F>,
     y: ArrayView2<F>,
     w: Option<ArrayView1<F>>,
-    loss: impl Fn(ArrayView1<F>, ArrayView1<F>) -> f64,
+    mut loss: impl FnMut(usize, ArrayView1<F>, ArrayView1<F>) -> f64,
 ) -> f64 {
     let (mut total, mut weight) = (0.0f64, 0.0f64);
     for (i, (a, y)) in a.columns().into_iter().zip(y.columns()).enumerate() {
         let wi = w.map_or(1.0, |w| f64_of(w[i]));
         if wi != 0.0 {
-            total += wi * loss(a, y);
+            total += wi * loss(i, a, y);
             weight += wi;
         }
     }
@@ -370,6 +404,42 @@ mod tests {
             .cost_from_logits(z.view(), y.view())
             .unwrap();
         assert_abs_diff_eq!(j, 2000.0, epsilon = 1e-9);
+    }
+
+    #[test]
+    fn softmax_cost_equals_the_logits_cost() {
+        let z = array![
+            [2.0, -1.0, 0.3, 1000.0, 3.0],
+            [0.5, 1.5, -0.2, -1000.0, 3.0],
+            [-4.0, 0.0, 9.0, 0.0, 3.0]
+        ];
+        // one-hot, soft, partial, and a label on an output that underflows to 0
+        let y = array![
+            [1.0, 0.2, 0.0, 0.0, 0.5],
+            [0.0, 0.3, 0.5, 1.0, 0.0],
+            [0.0, 0.5, 0.0, 0.0, 0.0]
+        ];
+        let mut a = Array2::zeros(z.raw_dim());
+        Activation::Softmax.forward(z.view(), a.view_mut());
+        let w = array![1.0, 0.0, 2.5, 1.0, 0.5];
+        for weights in [None, Some(w.view())] {
+            let exact = Loss::CategoricalCrossentropy
+                .weighted_cost_from_logits(z.view(), y.view(), weights)
+                .unwrap();
+            let fast = Loss::weighted_softmax_cost(z.view(), a.view(), y.view(), weights);
+            assert_abs_diff_eq!(fast, exact, epsilon = 1e-12);
+        }
+        // float32 outputs: within float32's precision of the exact f64 value
+        let (z32, a32, y32) = (
+            z.mapv(|v| v as f32),
+            a.mapv(|v| v as f32),
+            y.mapv(|v| v as f32),
+        );
+        let exact = Loss::CategoricalCrossentropy
+            .cost_from_logits(z32.view(), y32.view())
+            .unwrap();
+        let fast = Loss::weighted_softmax_cost(z32.view(), a32.view(), y32.view(), None);
+        assert_abs_diff_eq!(fast, exact, epsilon = 1e-5 * exact.abs().max(1.0));
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::rng::RngState;
 use crate::scalar::Float;
 
 pub use crate::training::{
-    EpochEnd, EpochReport, FitOptions, FitReport, StopReason, INTERRUPT_POLL,
+    EpochEnd, EpochReport, FitOptions, FitReport, Patience, StopReason, INTERRUPT_POLL,
 };
 
 /// Columns per chunk in `predict` and `cost`, so inference workspaces stay bounded whatever m.
@@ -387,6 +387,10 @@ impl<F: Float> Network<F> {
         w: Option<ArrayView1<F>>,
     ) -> Result<f64> {
         match self.paired_logits() {
+            Some(z) if self.loss == Loss::CategoricalCrossentropy => {
+                let a = self.output(x);
+                Ok(Loss::weighted_softmax_cost(z, a, y, w))
+            }
             Some(z) => self.loss.weighted_cost_from_logits(z, y, w),
             None => Ok(self.loss.weighted_cost(self.output(x), y, w)),
         }
@@ -683,6 +687,7 @@ mod tests {
             target_cost: None,
             tol: None,
             previous_cost: None,
+            patience: None,
         };
         net.fit(x.view(), y.view(), &options, &mut || false)
             .unwrap();
@@ -820,6 +825,7 @@ mod tests {
             target_cost: None,
             tol: None,
             previous_cost: None,
+            patience: None,
         }
     }
 

@@ -107,6 +107,40 @@ pub struct FitOptions {
     pub tol: Option<f64>,
     /// J of the epoch before this call, so `tol` works across calls.
     pub previous_cost: Option<f64>,
+    /// With it, `tol` is the least improvement that counts: see [`Patience`].
+    pub patience: Option<Patience>,
+}
+
+/// The convergence rule of Keras' `EarlyStopping(monitor="cost", min_delta=tol)` and
+/// scikit-learn's `n_iter_no_change`: stop when J has not fallen below its best by more than
+/// `tol` (0 when None) for `epochs` epochs in a row. `best` and `waited` carry the rule's state
+/// from one call to the next (start with `f64::INFINITY` and 0).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Patience {
+    pub epochs: usize,
+    pub best: f64,
+    pub waited: usize,
+}
+
+impl Patience {
+    pub fn new(epochs: usize) -> Self {
+        Patience {
+            epochs,
+            best: f64::INFINITY,
+            waited: 0,
+        }
+    }
+
+    /// Records an epoch's J; true when training should stop.
+    fn record(&mut self, cost: f64, tol: f64) -> bool {
+        if cost < self.best - tol {
+            self.best = cost;
+            self.waited = 0;
+        } else {
+            self.waited += 1;
+        }
+        self.waited >= self.epochs
+    }
 }
 
 /// What [`Network::fit`] reports: J of every completed epoch and why it stopped. If it
@@ -120,6 +154,8 @@ pub struct FitReport {
     /// Training accuracy per completed epoch (classification losses only).
     pub accuracies: Vec<f64>,
     pub stop: StopReason,
+    /// The state of the patience rule after the last epoch, when one was given.
+    pub patience: Option<Patience>,
 }
 
 impl<F: Float> Network<F> {
@@ -322,6 +358,7 @@ impl<F: Float> Network<F> {
             penalties: Vec::new(),
             accuracies: Vec::new(),
             stop: StopReason::Epochs,
+            patience: options.patience,
         };
         let mut previous = options.previous_cost;
         let mut last_poll = Instant::now();
@@ -359,7 +396,12 @@ impl<F: Float> Network<F> {
                     report.stop = StopReason::TargetCost;
                     return Ok(());
                 }
-                if let (Some(tol), Some(prev)) = (options.tol, previous) {
+                if let Some(patience) = &mut report.patience {
+                    if patience.record(epoch.cost, options.tol.unwrap_or(0.0)) {
+                        report.stop = StopReason::Converged;
+                        return Ok(());
+                    }
+                } else if let (Some(tol), Some(prev)) = (options.tol, previous) {
                     if (prev - epoch.cost).abs() < tol {
                         report.stop = StopReason::Converged;
                         return Ok(());
@@ -483,12 +525,104 @@ fn next_order(rng: &mut ChaCha8Rng, m: usize, order: &mut Vec<usize>) {
 }
 
 /// out[..., j] = src[..., idx[j]] along the last (example) axis, for any number of axes and
-/// any strides: lane by lane, so a C-ordered source is read along its rows.
+/// any strides. When an example is stored contiguously (a transposed C-ordered array, such as
+/// scikit-learn's rows seen as columns) it is copied example by example; otherwise lane by
+/// lane, so a C-ordered source is read along its rows.
 fn gather_examples<F: Float>(src: ArrayViewD<F>, idx: &[usize], mut out: ArrayViewMutD<F>) {
+    if let (Ok(src), Ok(out)) = (
+        src.view().into_dimensionality::<Ix2>(),
+        out.view_mut().into_dimensionality::<Ix2>(),
+    ) {
+        return gather_columns(src, idx, out);
+    }
     let axis = Axis(src.ndim() - 1);
+    let example_stride = src.strides()[axis.index()].unsigned_abs();
+    let innermost = src
+        .strides()
+        .iter()
+        .zip(src.shape())
+        .take(axis.index())
+        .filter(|&(_, &n)| n > 1)
+        .map(|(s, _)| s.unsigned_abs())
+        .min();
+    if innermost.is_some_and(|inner| inner < example_stride) {
+        for (&i, mut dst) in idx.iter().zip(out.axis_iter_mut(axis)) {
+            dst.assign(&src.index_axis(axis, i));
+        }
+        return;
+    }
     for (src_lane, mut out_lane) in src.lanes(axis).into_iter().zip(out.lanes_mut(axis)) {
         for (o, &i) in out_lane.iter_mut().zip(idx) {
             *o = src_lane[i];
+        }
+    }
+}
+
+/// [`gather_examples`] for 2-D X (n_x, m) and Y, the common case (run at every step): plain
+/// index loops instead of n-D iterators, reading along whichever axis is contiguous.
+fn gather_columns<F: Float>(
+    src: ndarray::ArrayView2<F>,
+    idx: &[usize],
+    mut out: ndarray::ArrayViewMut2<F>,
+) {
+    let (rows, bs) = out.dim();
+    let contiguous_columns = src.strides()[0] == 1 && src.strides()[1] >= rows as isize;
+    if let (true, Some(dst)) = (contiguous_columns, out.as_slice_mut()) {
+        // each example (column) is contiguous, the batch C-ordered: slices, no bounds checks
+        // in the inner loop
+        for (j, &i) in idx.iter().enumerate() {
+            let column = src.column(i);
+            let column = column.as_slice().expect("a contiguous column");
+            for (o, &v) in dst[j..].iter_mut().step_by(bs).zip(column) {
+                *o = v;
+            }
+        }
+    } else {
+        for (src_row, mut out_row) in src.rows().into_iter().zip(out.rows_mut()) {
+            for (o, &i) in out_row.iter_mut().zip(idx) {
+                *o = src_row[i];
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array, Array3, ShapeBuilder};
+
+    #[test]
+    fn gathering_examples_is_the_same_for_every_layout() {
+        let idx = [4usize, 0, 2, 2, 5];
+        let c = Array::from_shape_fn((3, 2, 6), |(a, b, j)| (a * 100 + b * 10 + j) as f64);
+        let f = {
+            let mut f = Array3::<f64>::zeros((3, 2, 6).f());
+            f.assign(&c);
+            f
+        };
+        let reversed = c.slice(s![..;-1, .., ..]).to_owned();
+        let expect = c.select(Axis(2), &idx);
+        for (name, src) in [
+            ("C order", c.view()),
+            ("F order", f.view()),
+            ("2-D column of a 3-D C array", c.slice(s![.., 0..1, ..])),
+        ] {
+            let mut out = Array3::<f64>::zeros((src.shape()[0], src.shape()[1], idx.len()));
+            gather_examples(src.into_dyn(), &idx, out.view_mut().into_dyn());
+            assert_eq!(out, src.select(Axis(2), &idx), "{name}");
+        }
+        let mut out = Array3::<f64>::zeros((3, 2, 5));
+        let negative = reversed.slice(s![..;-1, .., ..]);
+        gather_examples(negative.into_dyn(), &idx, out.view_mut().into_dyn());
+        assert_eq!(out, expect);
+        // 2-D: scikit-learn's rows seen as columns (X (m, n_x) C-ordered, transposed), C
+        // order, and negative strides
+        let rows = Array::from_shape_fn((6, 4), |(i, k)| (i * 10 + k) as f32);
+        let c2 = rows.t().to_owned();
+        for src in [rows.t(), c2.view(), c2.slice(s![..;-1, ..;-1])] {
+            let mut out = ndarray::Array2::<f32>::zeros((4, 5));
+            gather_examples(src.into_dyn(), &idx, out.view_mut().into_dyn());
+            assert_eq!(out, src.select(Axis(1), &idx));
         }
     }
 }

@@ -319,6 +319,7 @@ def test_history_fields_and_repr(rng):
         "shuffle": True,
         "target_cost": None,
         "tol": None,
+        "patience": None,
         "m": 10,
         "sample_weight": False,
     }

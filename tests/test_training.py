@@ -343,3 +343,42 @@ def test_results_are_bit_identical_across_thread_counts():
     for (w1, b1), (w2, b2) in zip(*params):
         np.testing.assert_array_equal(w1, w2)
         np.testing.assert_array_equal(b1, b2)
+
+
+# -- patience: scikit-learn's n_iter_no_change, checked in Rust --------------------------------
+
+
+def _patience_stop(costs: list[float], patience: int, tol: float) -> int:
+    """The epoch (from 1) after which the rule stops, applied by hand to a cost curve."""
+    best, waited = float("inf"), 0
+    for epoch, cost in enumerate(costs, 1):
+        if cost < best - tol:
+            best, waited = cost, 0
+        else:
+            waited += 1
+        if waited >= patience:
+            return epoch
+    return len(costs)
+
+
+@pytest.mark.parametrize("with_callback", [False, True])
+def test_patience_stops_where_the_rule_says(rng, with_callback):
+    X, Y = _regression(rng)
+    kw = dict(epochs=300, learning_rate=0.05, batch_size=4, verbose=0)
+    free = _model(seed=2).fit(X, Y, **kw).cost
+    tol, patience = 1e-3, 4
+    stop = _patience_stop(free, patience, tol)
+    assert 5 < stop < 300  # the rule does stop this run, and not at once
+    # a callback makes fit call Rust once per epoch: the rule's state carries over
+    callbacks = [dn.callbacks.LambdaCallback()] if with_callback else None
+    history = _model(seed=2).fit(X, Y, tol=tol, patience=patience, callbacks=callbacks, **kw)
+    assert history.stop_reason == "converged"
+    assert history.cost == free[:stop]
+    assert history.params["patience"] == patience
+
+
+def test_patience_must_be_a_positive_int(rng):
+    X, Y = _regression(rng)
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises((ValueError, TypeError), match="patience"):
+            _model().fit(X, Y, epochs=2, verbose=0, patience=bad)

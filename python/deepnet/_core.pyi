@@ -118,7 +118,15 @@ class Network:
         tol: float | None = None,
         previous_cost: float | None = None,
         sample_weight: _Array | None = None,
-    ) -> tuple[list[float], list[float], list[float], str, BaseException | None]: ...
+        patience: tuple[int, float, int] | None = None,
+    ) -> tuple[
+        list[float],
+        list[float],
+        list[float],
+        str,
+        BaseException | None,
+        tuple[int, float, int] | None,
+    ]: ...
     def last_fit(self) -> tuple[list[float], list[float], list[float], str] | None: ...
     @property
     def penalty(self) -> float: ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Sequence
+from math import inf
 from typing import Any, Callable
 
 import numpy as np
@@ -453,6 +454,7 @@ class Sequential:
         validation_split: float | None = None,
         callbacks: Sequence[Any] | None = None,
         sample_weight: Any = None,
+        patience: int | None = None,
     ) -> History:
         """Trains the network: the process of section 7.
 
@@ -481,7 +483,8 @@ class Sequential:
         target_cost : float, optional
             Stop once J <= target_cost.
         tol : float, optional
-            Stop once |J_epoch − J_previous epoch| < tol.
+            Stop once |J_epoch − J_previous epoch| < tol; with `patience`, the least
+            improvement that counts (0 when None).
         verbose : {0, 1, 2}, default 1
             0 prints nothing, 1 a progress bar (on a terminal), 2 one line per epoch.
         optimizer : str or deepnet.optimizers.Optimizer, optional
@@ -503,6 +506,12 @@ class Sequential:
             The epoch's J (History's "cost") and accuracy are weighted the same way. With
             `validation_split`, the held-out columns' weights are dropped: validation is
             unweighted.
+        patience : int, optional
+            Stop once J has not fallen below its best by more than `tol` for `patience` epochs
+            in a row (scikit-learn's ``n_iter_no_change``; Keras'
+            ``EarlyStopping(monitor="cost", patience=patience, min_delta=tol)`` without
+            restoring weights), with ``stop_reason == "converged"``. Checked in Rust, so the
+            whole training stays one call.
 
         Several fits running at once in one process (threads, e.g. a hyperparameter search on
         joblib's threading backend) share deepnet's threads: while k run, each uses
@@ -539,6 +548,7 @@ class Sequential:
                 validation_split,
                 callbacks,
                 sample_weight,
+                patience,
             )
         finally:
             self._end_fit()
@@ -560,12 +570,14 @@ class Sequential:
         validation_split: Any,
         callbacks: Any,
         sample_weight: Any,
+        patience: Any,
     ) -> History:
         X, Y = self._xy(X, Y)
         w = self._weights(sample_weight, X.shape[-1])
         epochs = check_positive_int(epochs, "epochs")
         target_cost = check_optional_nonneg_float(target_cost, "target_cost")
         tol = check_optional_nonneg_float(tol, "tol")
+        rule = None if patience is None else (check_positive_int(patience, "patience"), inf, 0)
         if verbose not in (0, 1, 2) or isinstance(verbose, bool):
             raise ValueError(f"verbose: expected 0, 1 or 2, got {verbose!r}")
         if optimizer is None and self.optimizer is not None:
@@ -601,6 +613,7 @@ class Sequential:
             "shuffle": bool(shuffle),
             "target_cost": target_cost,
             "tol": tol,
+            "patience": rule[0] if rule else None,
             "m": m,
             "validation": val is not None,
             "sample_weight": w is not None,
@@ -644,7 +657,7 @@ class Sequential:
             while done < epochs:
                 if chunk == 1:
                     cbs.on_epoch_begin(done + 1)
-                costs, penalties, accuracies, stop, raised = self._net.fit(
+                costs, penalties, accuracies, stop, raised, rule = self._net.fit(
                     X,
                     Y,
                     min(chunk, epochs - done),
@@ -654,6 +667,7 @@ class Sequential:
                     tol,
                     previous,
                     w,
+                    rule,
                 )
                 if raised is not None:
                     # a signal handler raised during the call (Ctrl-C): keep the epochs it

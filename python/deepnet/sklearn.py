@@ -399,13 +399,16 @@ class _DeepNetEstimator(BaseEstimator):
             val = (self._columns(val[0]), *val[1:])
         model = self.model_
         assert model is not None
+        # MLPClassifier's rule: stop when the cost has not improved by tol for
+        # n_iter_no_change epochs; on the training cost it is checked in Rust (the whole
+        # training is one call), on the validation cost by a callback after each epoch
         stopper = None
-        if not partial:
+        if not partial and val is not None:
             stopper = EarlyStopping(
-                monitor="cost" if val is None else "val_cost",
+                monitor="val_cost",
                 patience=self.n_iter_no_change,
                 min_delta=float(self.tol),
-                restore_best_weights=val is not None,
+                restore_best_weights=True,
             )
         before = model.history
         try:
@@ -420,6 +423,8 @@ class _DeepNetEstimator(BaseEstimator):
                 validation_data=val,
                 callbacks=None if stopper is None else [stopper],
                 sample_weight=w,
+                tol=None if partial or val is not None else float(self.tol),
+                patience=None if partial or val is not None else self.n_iter_no_change,
             )
         finally:
             # also after Ctrl-C: the epochs completed are kept, as Sequential keeps them

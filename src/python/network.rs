@@ -27,7 +27,7 @@ use crate::io::TensorElement;
 use crate::layers::LayerSpec;
 use crate::loss::Loss;
 use crate::model_file::{DType, ModelFile};
-use crate::network::{FitOptions, FitReport, Network, StopReason, INTERRUPT_POLL};
+use crate::network::{FitOptions, FitReport, Network, Patience, StopReason, INTERRUPT_POLL};
 use crate::rng::RngState;
 use crate::scalar::Float;
 
@@ -182,8 +182,19 @@ fn gradients_impl<'py, F: Float + Element>(
 /// (J per epoch, penalty per epoch, accuracy per epoch, stop reason).
 type FitResult = (Vec<f64>, Vec<f64>, Vec<f64>, &'static str);
 
-/// A fit call's result and the exception a signal handler raised during it, if any.
-type FitOutcome = (Vec<f64>, Vec<f64>, Vec<f64>, &'static str, Option<PyErr>);
+/// The patience rule's (epochs, best J, epochs waited): see [`Patience`].
+type PatienceState = (usize, f64, usize);
+
+/// A fit call's result, the exception a signal handler raised during it, if any, and the
+/// patience rule's state after it.
+type FitOutcome = (
+    Vec<f64>,
+    Vec<f64>,
+    Vec<f64>,
+    &'static str,
+    Option<PyErr>,
+    Option<PatienceState>,
+);
 
 fn fit_result(report: &FitReport) -> FitResult {
     (
@@ -500,7 +511,7 @@ impl PyNetwork {
     /// Nothing is lost to a signal: when a handler raised, the epochs completed are still
     /// returned, with the exception, for the caller to record before raising it. If the call
     /// fails (a panic, which is a bug), the network is rolled back to where it was.
-    #[pyo3(signature = (x, y, epochs, batch_size, shuffle=true, target_cost=None, tol=None, previous_cost=None, sample_weight=None))]
+    #[pyo3(signature = (x, y, epochs, batch_size, shuffle=true, target_cost=None, tol=None, previous_cost=None, sample_weight=None, patience=None))]
     #[allow(clippy::too_many_arguments)]
     fn fit(
         &self,
@@ -514,7 +525,21 @@ impl PyNetwork {
         tol: Option<f64>,
         previous_cost: Option<f64>,
         sample_weight: Option<&Bound<'_, PyAny>>,
+        patience: Option<PatienceState>,
     ) -> PyResult<FitOutcome> {
+        let patience = match patience {
+            Some((0, _, _)) => {
+                return Err(PyValueError::new_err(
+                    "patience: expected a positive number of epochs, got 0",
+                ))
+            }
+            Some((epochs, best, waited)) => Some(Patience {
+                epochs,
+                best,
+                waited,
+            }),
+            None => None,
+        };
         let options = FitOptions {
             epochs,
             batch_size,
@@ -522,6 +547,7 @@ impl PyNetwork {
             target_cost,
             tol,
             previous_cost,
+            patience,
         };
         let mut guard = self.lock(py)?;
         self.training.store(true, Ordering::SeqCst);
@@ -532,8 +558,9 @@ impl PyNetwork {
         self.training.store(false, Ordering::SeqCst);
         let (report, raised) = outcome?;
         let (costs, penalties, accuracies, stop) = fit_result(&report);
+        let patience = report.patience.map(|p| (p.epochs, p.best, p.waited));
         guard.last_fit = Some(report);
-        Ok((costs, penalties, accuracies, stop, raised))
+        Ok((costs, penalties, accuracies, stop, raised, patience))
     }
 
     /// What the last `fit` call returned (without the exception), or None before any.
