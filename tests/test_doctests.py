@@ -19,6 +19,7 @@ WITH_EXAMPLES = [
     "deepnet.layers.recurrent",
     "deepnet.ops",
     "deepnet.gradcheck",
+    "deepnet.plotting",
 ]
 WITHOUT_EXAMPLES = [
     "deepnet.history",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import deepnet as dn
 import numpy as np
@@ -307,3 +308,200 @@ def test_decision_boundary_rejects_bad_arguments(kwargs, error, message):
     with pytest.raises(error, match=message):
         plotting.plot_decision_boundary(model, **args)
     assert model.calls == []  # checked before predicting anything
+
+
+# -- plot_search ------------------------------------------------------------------------------
+
+SIZES = [(32,), (64,), (64, 32), (128, 64)]
+RATES = [1e-3, 3e-3, 1e-2]
+
+
+def _cv_results(sizes=SIZES, rates=RATES, seed=0):
+    """A cv_results_ as GridSearchCV writes it: candidates in ParameterGrid's order (sorted
+    names, the last one varying fastest), scores in [0.9, 0.98], rank 1 for the best."""
+    params = [{"hidden_layer_sizes": h, "learning_rate": lr} for h in sizes for lr in rates]
+    rng = np.random.default_rng(seed)
+    mean = rng.uniform(0.9, 0.98, len(params))
+    std = rng.uniform(0.005, 0.02, len(params))
+    rank = np.empty(len(params), dtype=np.int32)
+    rank[np.argsort(-mean)] = np.arange(1, len(params) + 1)
+    return {
+        "params": params,
+        "mean_test_score": mean,
+        "std_test_score": std,
+        "rank_test_score": rank,
+    }
+
+
+def _error_lines(ax):
+    """{label: (x, mean, lower end, upper end)} of each errorbar line."""
+    out = {}
+    for container in ax.containers:
+        line, _, (bars,) = container.lines
+        segments = np.array(bars.get_segments())  # (points, 2 ends, xy)
+        x = np.asarray(line.get_xdata(), dtype=float)
+        np.testing.assert_allclose(segments[:, 0, 0], x)
+        y = np.asarray(line.get_ydata(), dtype=float)
+        out[container.get_label()] = (x, y, segments[:, 0, 1], segments[:, 1, 1])
+    return out
+
+
+def _star(ax):
+    stars = [line for line in ax.get_lines() if line.get_marker() == "*"]
+    assert len(stars) == 1
+    return stars[0]
+
+
+def test_plot_search_against_a_numeric_parameter_one_line_per_other_setting():
+    res = _cv_results()
+    ax = plotting.plot_search(res, "learning_rate")
+    assert ax.get_xscale() == "log"  # 1e-3 .. 1e-2 spans 10×
+    assert ax.get_xlabel() == "learning_rate"
+    lines = _error_lines(ax)
+    assert list(lines) == [f"hidden_layer_sizes={s}" for s in ("32", "64", "64-32", "128-64")]
+    for size in SIZES:
+        x, y, lo, hi = lines["hidden_layer_sizes=" + "-".join(map(str, size))]
+        rows = [i for i, p in enumerate(res["params"]) if p["hidden_layer_sizes"] == size]
+        np.testing.assert_allclose(x, RATES)
+        np.testing.assert_allclose(y, res["mean_test_score"][rows])
+        np.testing.assert_allclose(lo, y - res["std_test_score"][rows])
+        np.testing.assert_allclose(hi, y + res["std_test_score"][rows])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.001", "0.003", "0.01"]
+
+
+def test_plot_search_default_parameter_is_the_first_that_varies_and_tuples_are_categories():
+    res = _cv_results()
+    ax = plotting.plot_search(res)
+    assert ax.get_xlabel() == "hidden_layer_sizes" and ax.get_xscale() == "linear"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["32", "64", "64-32", "128-64"]
+    lines = _error_lines(ax)
+    assert list(lines) == ["learning_rate=0.001", "learning_rate=0.003", "learning_rate=0.01"]
+    shifts = []
+    for lr in RATES:
+        x, y, _, _ = lines[f"learning_rate={lr:g}"]
+        rows = [i for i, p in enumerate(res["params"]) if p["learning_rate"] == lr]
+        np.testing.assert_allclose(y, res["mean_test_score"][rows])
+        # categorical positions 0..3, each line shifted sideways by the same small amount
+        offset = x - np.arange(4)
+        assert np.allclose(offset, offset[0]) and abs(offset[0]) < 0.5
+        shifts.append(offset[0])
+    assert len(set(np.round(shifts, 6))) == 3  # error bars of different lines do not coincide
+
+    # a parameter that takes one value is not chosen, whatever its place
+    res["params"] = [{"activation": "relu", **p} for p in res["params"]]
+    assert plotting.plot_search(res).get_xlabel() == "hidden_layer_sizes"
+
+
+def test_plot_search_marks_the_best_candidate_and_keeps_the_legend_off_the_data():
+    res = _cv_results(seed=3)
+    best = int(np.argmin(res["rank_test_score"]))
+    ax = plotting.plot_search(res, "learning_rate")
+    star = _star(ax)
+    np.testing.assert_allclose(star.get_xdata(), [res["params"][best]["learning_rate"]])
+    np.testing.assert_allclose(star.get_ydata(), [res["mean_test_score"][best]])
+    labels = _legend_labels(ax)
+    best_label = next(label for label in labels if label.startswith("best"))
+    assert f"{res['mean_test_score'][best]:.4g}" in best_label
+    assert f"learning_rate={res['params'][best]['learning_rate']:g}" in best_label
+    ax.figure.canvas.draw()
+    legend_box = ax.get_legend().get_window_extent()
+    assert legend_box.x0 >= ax.get_window_extent().x1  # to the right of the Axes
+    assert legend_box.x1 <= ax.figure.bbox.x1 + 1  # and inside the figure
+
+
+def test_plot_search_without_a_rank_marks_the_highest_mean():
+    res = _cv_results(seed=1)
+    del res["rank_test_score"]
+    ax = plotting.plot_search(res, "hidden_layer_sizes")
+    np.testing.assert_allclose(_star(ax).get_ydata(), [res["mean_test_score"].max()])
+
+
+@pytest.mark.parametrize(
+    "values,scale",
+    [([1e-3, 3e-3], "linear"), ([0.0, 1e-4, 1e-2], "linear"), ([1, 10, 100], "log")],
+)
+def test_plot_search_log_scale_only_for_positive_numbers_spanning_ten_times(values, scale):
+    res = {
+        "params": [{"l2": v} for v in values],
+        "mean_test_score": np.linspace(0.8, 0.9, len(values)),
+        "std_test_score": np.full(len(values), 0.01),
+    }
+    ax = plotting.plot_search(res)
+    assert ax.get_xscale() == scale
+    (line,) = _error_lines(ax).values()
+    np.testing.assert_allclose(line[0], values)
+    assert _legend_labels(ax)[-1] == "mean CV score"  # one parameter: one unnamed line
+
+
+def test_plot_search_draws_into_the_given_axes():
+    fig, (left, right) = plt.subplots(1, 2)
+    assert plotting.plot_search(_cv_results(), ax=left) is left
+    assert len(left.containers) == 3 and len(right.containers) == 0
+    assert len(plt.get_fignums()) == 1
+
+
+def test_plot_search_uses_the_refit_metric_of_a_multi_metric_search():
+    res = _cv_results()
+    multi = {
+        "params": res["params"],
+        "mean_test_acc": res["mean_test_score"],
+        "std_test_acc": res["std_test_score"],
+        "rank_test_acc": res["rank_test_score"],
+    }
+
+    class Search:
+        cv_results_ = multi
+        refit = "acc"
+
+    lines = _error_lines(plotting.plot_search(Search(), "learning_rate"))
+    np.testing.assert_allclose(lines["hidden_layer_sizes=32"][1], res["mean_test_score"][:3])
+
+
+def test_plot_search_rejects_an_unknown_parameter_missing_keys_and_unfitted_searches():
+    res = _cv_results()
+    with pytest.raises(ValueError, match=r"'epochs' was not searched.*'hidden_layer_sizes'"):
+        plotting.plot_search(res, "epochs")
+    with pytest.raises(ValueError, match=r"lacks 'std_test_score'"):
+        plotting.plot_search({k: v for k, v in res.items() if k != "std_test_score"})
+    with pytest.raises(ValueError, match=r"lacks 'params', 'mean_test_score'"):
+        plotting.plot_search({"mean_fit_time": [1.0]})
+    with pytest.raises(ValueError, match=r"shape \(3,\), expected \(12,\)"):
+        plotting.plot_search({**res, "mean_test_score": np.zeros(3)})
+    with pytest.raises(TypeError, match=r"cv_results_ dict"):
+        plotting.plot_search([1, 2, 3])
+    sk = pytest.importorskip("sklearn.model_selection")
+    from sklearn.linear_model import LogisticRegression
+
+    with pytest.raises(ValueError, match=r"GridSearchCV has no cv_results_: fit it first"):
+        plotting.plot_search(sk.GridSearchCV(LogisticRegression(), {"C": [1.0, 2.0]}))
+    assert plt.get_fignums() == []  # checked before a figure is made
+
+
+def test_plot_search_of_a_real_grid_search_over_deepnet():
+    pytest.importorskip("sklearn")
+    from deepnet.sklearn import DeepNetClassifier
+    from sklearn.datasets import load_iris
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    X, y = load_iris(return_X_y=True)
+    grid = {"hidden_layer_sizes": [(8,), (16, 8)], "learning_rate": [1e-3, 1e-2]}
+    search = GridSearchCV(
+        DeepNetClassifier(epochs=15, batch_size=16, random_state=0),
+        grid,
+        cv=StratifiedKFold(3, shuffle=True, random_state=0),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # 15 epochs: J still improving
+        search.fit((X - X.mean(axis=0)) / X.std(axis=0), y)
+    ax = plotting.plot_search(search)
+    assert ax.get_xlabel() == "hidden_layer_sizes"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["8", "16-8"]
+    lines = _error_lines(ax)
+    assert list(lines) == ["learning_rate=0.001", "learning_rate=0.01"]
+    res = search.cv_results_
+    for lr, (_, y_mean, _, _) in zip(grid["learning_rate"], lines.values()):
+        rows = [i for i, p in enumerate(res["params"]) if p["learning_rate"] == lr]
+        np.testing.assert_allclose(y_mean, res["mean_test_score"][rows])
+    np.testing.assert_allclose(_star(ax).get_ydata(), [search.best_score_])
+    ax.figure.canvas.draw()
