@@ -573,8 +573,8 @@ fn gather_columns<F: Float>(
         for (j, &i) in idx.iter().enumerate() {
             let column = src.column(i);
             let column = column.as_slice().expect("a contiguous column");
-            for (o, &v) in dst[j..].iter_mut().step_by(bs).zip(column) {
-                *o = v;
+            for (r, &v) in column.iter().enumerate() {
+                dst[r * bs + j] = v;
             }
         }
     } else {
