@@ -31,7 +31,7 @@ from deepnet.layers import (
     SimpleRNN,
 )
 from deepnet.model import LOSSES, Sequential, load
-from deepnet.plotting import plot_decision_boundary
+from deepnet.plotting import plot_decision_boundary, plot_search
 from deepnet.reference import per_example_gradients
 
 __all__ = [
@@ -66,5 +66,6 @@ __all__ = [
     "optimizers",
     "per_example_gradients",
     "plot_decision_boundary",
+    "plot_search",
     "set_num_threads",
 ]
