@@ -6,7 +6,10 @@ short ones."""
 from __future__ import annotations
 
 import doctest
+import os
 import pickle
+import subprocess
+import sys
 import warnings
 
 import deepnet as dn
@@ -404,3 +407,27 @@ def test_pipeline_in_a_grid_search():
         search.fit(X, y)
     assert search.best_params_["deepnetclassifier__learning_rate"] == 1e-2
     assert search.best_score_ > 0.85 and search.score(X, y) > 0.9
+
+
+def test_every_estimator_check_passes_with_the_array_api_check_enabled():
+    """scikit-learn skips check_array_api_input unless SCIPY_ARRAY_API=1 is set before SciPy is
+    imported: run the whole suite once more in a process where it is, and require every
+    check to pass (none skipped)."""
+    code = (
+        "import collections, warnings\n"
+        "warnings.simplefilter('ignore')\n"
+        "from sklearn.utils.estimator_checks import check_estimator\n"
+        "from deepnet.sklearn import DeepNetClassifier, DeepNetRegressor\n"
+        "for est in (DeepNetClassifier(), DeepNetRegressor()):\n"
+        "    results = check_estimator(est, on_fail=None)\n"
+        "    bad = [(r['check_name'], r['status']) for r in results if r['status'] != 'passed']\n"
+        "    assert not bad, (type(est).__name__, bad)\n"
+        "    print(type(est).__name__, len(results))\n"
+    )
+    env = {**os.environ, "SCIPY_ARRAY_API": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    counts = dict(line.split() for line in out.stdout.split("\n") if line)
+    assert int(counts["DeepNetClassifier"]) > 50 and int(counts["DeepNetRegressor"]) > 50
