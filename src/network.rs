@@ -365,6 +365,49 @@ impl<F: Float> Network<F> {
         Ok(out)
     }
 
+    /// The lecture's cache of a forward pass (9)–(10) over all of X, in inference mode: for
+    /// every layer l, Z^[l] (for the layers that have one: dense and convolution) and A^[l],
+    /// each with the example axis last. Computed in chunks; the arrays returned hold all m
+    /// columns (their sizes are checked against the limits before anything is allocated).
+    #[allow(clippy::type_complexity)]
+    pub fn forward_cache(
+        &mut self,
+        x: ArrayViewD<F>,
+    ) -> Result<Vec<(Option<ArrayD<F>>, ArrayD<F>)>> {
+        let m = self.check_x(&x)?;
+        let mut cache = Vec::with_capacity(self.layers.len());
+        for (l, layer) in self.layers.iter().enumerate() {
+            let mut shape = layer.output_shape().to_vec();
+            shape.push(m);
+            let a = try_zeros(&format!("A[{}]", l + 1), &shape)?;
+            // a layer has Z^[l] exactly when its output is g(Z) (see Layer::z)
+            let z = match layer.output_activation() {
+                Some(_) => Some(try_zeros(&format!("Z[{}]", l + 1), &shape)?),
+                None => None,
+            };
+            cache.push((z, a));
+        }
+        in_pool(|| {
+            let axis = Axis(x.ndim() - 1);
+            for start in (0..m).step_by(INFERENCE_CHUNK) {
+                let end = (start + INFERENCE_CHUNK).min(m);
+                let chunk = x.slice_axis(axis, Slice::from(start..end));
+                self.forward_unchecked(chunk.view(), false)?;
+                let mut a_prev = chunk.view();
+                for (layer, (z, a)) in self.layers.iter().zip(cache.iter_mut()) {
+                    let out = layer.output(a_prev);
+                    let last = Axis(a.ndim() - 1);
+                    a.slice_axis_mut(last, Slice::from(start..end)).assign(&out);
+                    if let (Some(z), Some(zl)) = (z.as_mut(), layer.z()) {
+                        z.slice_axis_mut(last, Slice::from(start..end)).assign(&zl);
+                    }
+                    a_prev = out;
+                }
+            }
+            Ok(cache)
+        })
+    }
+
     /// Z^[L] when the output layer's activation pairs with the loss (softmax with
     /// categorical, sigmoid with binary cross-entropy), for the collapsed (11)·(15).
     fn paired_logits(&self) -> Option<ArrayView2<'_, F>> {

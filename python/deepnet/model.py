@@ -6,7 +6,7 @@ import json
 import threading
 from collections.abc import Sequence
 from math import inf
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -25,6 +25,15 @@ from deepnet.history import History
 from deepnet.layers import Layer, layer_from_spec
 
 LOSSES: tuple[str, ...] = tuple(_core.LOSSES)
+
+
+class ForwardCache(NamedTuple):
+    """What a forward pass computes, layer by layer, as the lecture caches it for backward:
+    ``Z[l]`` (None where a layer has no Z, and for l = 0) and ``A[l]`` (``A[0]`` = X),
+    l = 0..L."""
+
+    Z: list[np.ndarray | None]
+    A: list[np.ndarray]
 
 
 class Sequential:
@@ -308,6 +317,39 @@ class Sequential:
         ndarray of shape (n_y, m), of the model's dtype
         """
         return self._net_call("predict", self._x(X))
+
+    def forward(self, X: Any) -> ForwardCache:
+        """The forward pass (9)–(10) with its cache: Z^[l] and A^[l] of every layer.
+
+        ``cache.A[l]`` is A^[l] for l = 0..L, with ``A[0]`` = X (as the model reads it, in its
+        dtype) and ``A[L]`` = Ŷ; ``cache.Z[l]`` is Z^[l] = W^[l] A^[l-1] + b^[l] for the layers
+        that compute one (dense and convolution; ``Z[0]`` and the others are None: pooling,
+        flatten, dropout, recurrent layers, whose outputs are not g(Z)). Every array keeps the
+        example axis last. Inference mode: dropout is off, as in `predict`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_x, m), or the model's input_shape + (m,)
+
+        Returns
+        -------
+        ForwardCache
+            A named pair (Z, A) of lists indexed by the layer number l.
+
+        Examples
+        --------
+        >>> import numpy as np, deepnet as dn
+        >>> model = dn.Sequential([dn.Dense(3, activation="relu"), dn.Dense(1)], n_x=2,
+        ...                       loss="mse", seed=0, dtype="float64")
+        >>> cache = model.forward(np.ones((2, 5)))
+        >>> [None if z is None else z.shape for z in cache.Z], [a.shape for a in cache.A]
+        ([None, (3, 5), (1, 5)], [(2, 5), (3, 5), (1, 5)])
+        >>> bool(np.all(cache.A[1] == np.maximum(cache.Z[1], 0)))     # (10) A = g(Z)
+        True
+        """
+        X = self._x(X)
+        pairs = self._net_call("forward_cache", X)
+        return ForwardCache(Z=[None] + [z for z, _ in pairs], A=[X] + [a for _, a in pairs])
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities Ŷ, (n_y, m): the outputs of a classifier (cross-entropy loss)."""

@@ -149,6 +149,28 @@ fn cost_impl<F: Float + Element>(
     Ok(py.detach(|| guarded("cost", || net.weighted_cost(x, y, w)))??)
 }
 
+/// Z^[l] (or None) and A^[l] of every layer.
+type Cache<'py> = Vec<(Option<Bound<'py, PyAny>>, Bound<'py, PyAny>)>;
+
+fn forward_cache_impl<'py, F: Float + Element>(
+    py: Python<'py>,
+    net: &mut Network<F>,
+    x: &Bound<'py, PyAny>,
+) -> PyResult<Cache<'py>> {
+    let x = readonly::<F, ndarray::IxDyn>(x, "X")?;
+    let x = x.as_array();
+    let cache = py.detach(|| guarded("forward", || net.forward_cache(x)))??;
+    Ok(cache
+        .into_iter()
+        .map(|(z, a)| {
+            (
+                z.map(|z| z.into_pyarray(py).into_any()),
+                a.into_pyarray(py).into_any(),
+            )
+        })
+        .collect())
+}
+
 type GradList<'py> = (f64, Vec<Vec<Bound<'py, PyAny>>>);
 
 fn gradients_impl<'py, F: Float + Element>(
@@ -476,6 +498,11 @@ impl PyNetwork {
     /// Ŷ = A^[L] for X.
     fn predict<'py>(&self, py: Python<'py>, x: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         with_net!(self, py, net => predict_impl(py, net, x))
+    }
+
+    /// [(Z^[l] or None, A^[l]) for every layer] of a forward pass (9)–(10) over X.
+    fn forward_cache<'py>(&self, py: Python<'py>, x: &Bound<'py, PyAny>) -> PyResult<Cache<'py>> {
+        with_net!(self, py, net => forward_cache_impl(py, net, x))
     }
 
     /// The cost J over X, Y: Σ w_i L_i / Σ w_i with sample weights, else the mean.
