@@ -351,6 +351,18 @@ class Sequential:
         pairs = self._net_call("forward_cache", X)
         return ForwardCache(Z=[None] + [z for z, _ in pairs], A=[X] + [a for _, a in pairs])
 
+    def explain(self, X: Any, Y: Any, print_fn: Callable[[str], Any] | None = None) -> str:
+        """Prints one training step of section 7 on X, Y as the lecture writes it: each
+        equation's number, the operation and the shapes, e.g.
+        ``(9)  Z[1] = W[1] A[0] + b[1]   (64, 64)·(64, 32) + (64, 1) → (64, 32)``, through
+        forward (9)–(10), the cost J, backward (11)–(15) and the update (16)–(17), for dense,
+        convolutional, pooling and recurrent layers, with J and the size of every gradient.
+        Nothing is changed. Returns the text (see `deepnet.explain.explain`).
+        """
+        from deepnet.explain import explain
+
+        return explain(self, X, Y, print_fn)
+
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities Ŷ, (n_y, m): the outputs of a classifier (cross-entropy loss)."""
         if self.loss == "mse":
