@@ -27,6 +27,7 @@ WITHOUT_EXAMPLES = [
     "deepnet._validation",
     "deepnet.layers",
     "deepnet.layers.base",
+    "deepnet.explain",
 ]
 
 
