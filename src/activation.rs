@@ -29,20 +29,26 @@ pub enum Activation {
     Linear,
     /// e^{z_j} / Σ_k e^{z_k} per column. Its Jacobian is full, so (11) is a per-column product.
     Softmax,
+    /// clip(z/6 + 1/2, 0, 1) (Keras 3's relu6(z + 3)/6): a sigmoid made of three straight
+    /// pieces, exactly 0 for z ≤ −3 and exactly 1 for z ≥ 3, so a unit with weights scaled
+    /// by 6 is an exact threshold on integer inputs; g′ = 1/6 on (−3, 3), else 0.
+    HardSigmoid,
 }
 
 impl Activation {
     /// Every activation, in the order the documentation lists them.
-    pub const ALL: [Activation; 6] = [
+    pub const ALL: [Activation; 7] = [
         Activation::Sigmoid,
         Activation::Tanh,
         Activation::Relu,
         Activation::LeakyRelu,
         Activation::Linear,
         Activation::Softmax,
+        Activation::HardSigmoid,
     ];
 
-    /// Parses a Keras-style name: "sigmoid", "tanh", "relu", "leaky_relu", "linear", "softmax".
+    /// Parses a Keras-style name: "sigmoid", "tanh", "relu", "leaky_relu", "linear", "softmax",
+    /// "hard_sigmoid".
     pub fn from_name(name: &str) -> Result<Self> {
         Self::ALL
             .into_iter()
@@ -64,6 +70,7 @@ impl Activation {
             Activation::LeakyRelu => "leaky_relu",
             Activation::Linear => "linear",
             Activation::Softmax => "softmax",
+            Activation::HardSigmoid => "hard_sigmoid",
         }
     }
 
@@ -92,6 +99,9 @@ impl Activation {
                 }
             }
             Activation::Linear | Activation::Softmax => z,
+            Activation::HardSigmoid => (z * F::c(1.0 / 6.0) + F::c(0.5))
+                .max(F::zero())
+                .min(F::one()),
         }
     }
 
@@ -116,6 +126,13 @@ impl Activation {
                 }
             }
             Activation::Linear | Activation::Softmax => F::one(),
+            Activation::HardSigmoid => {
+                if z > F::c(-3.0) && z < F::c(3.0) {
+                    F::c(1.0 / 6.0)
+                } else {
+                    F::zero()
+                }
+            }
         }
     }
 
@@ -153,6 +170,7 @@ impl Activation {
                 )
             }
             Activation::Linear => bias_then(z, b, a, |v: F| v),
+            Activation::HardSigmoid => bias_then(z, b, a, |v: F| Activation::HardSigmoid.g(v)),
             Activation::Softmax => {
                 let mut a = a;
                 bias_then(z, b, a.view_mut(), |v: F| v);
@@ -216,6 +234,9 @@ impl Activation {
                 each!(|dz, &da, &z, _| *dz = if z > F::zero() { da } else { da * slope })
             }
             Activation::Linear => each!(|dz, &da, _, _| *dz = da),
+            Activation::HardSigmoid => {
+                each!(|dz, &da, &z, _| *dz = da * Activation::HardSigmoid.dg(z, F::zero()))
+            }
             Activation::Softmax => {
                 // per column i: s = Σ_k da_k a_k, then dz_j = a_j (da_j − s); no allocation
                 Zip::from(dz.columns_mut())
@@ -296,6 +317,27 @@ mod tests {
         let mut a = Array2::zeros(z.raw_dim());
         act.forward(z.view(), a.view_mut());
         a
+    }
+
+    #[test]
+    fn hard_sigmoid_is_an_exact_threshold_outside_minus_3_to_3() {
+        let z = array![[-10.0, -3.0, -1.5, 0.0, 1.5, 3.0, 10.0]];
+        let a = fwd(Activation::HardSigmoid, &z);
+        assert_eq!(a, array![[0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 1.0]]);
+        // forward with a bias and backward agree with the element-wise definitions
+        let mut zb = z.clone();
+        let mut a2 = Array2::zeros(z.raw_dim());
+        Activation::HardSigmoid.add_bias_forward(
+            zb.view_mut(),
+            array![[0.0]].view(),
+            a2.view_mut(),
+        );
+        assert_eq!(a2, a);
+        let da = Array2::ones(z.raw_dim());
+        let mut dz = Array2::zeros(z.raw_dim());
+        Activation::HardSigmoid.backward(da.view(), z.view(), a.view(), dz.view_mut());
+        let sixth = 1.0 / 6.0;
+        assert_eq!(dz, array![[0.0, 0.0, sixth, sixth, sixth, 0.0, 0.0]]);
     }
 
     #[test]

@@ -91,6 +91,11 @@ pub trait Layer<F: Float>: Send + Sync {
     fn z(&self) -> Option<ArrayViewD<'_, F>> {
         None
     }
+    /// Whether the optimizer updates this layer's parameters (false: frozen, Keras'
+    /// `trainable=False`; its gradients are still computed, and it still passes dA back).
+    fn trainable(&self) -> bool {
+        true
+    }
     /// The layer's share of the L2 penalty added to J: (λ/2)·‖W‖² (0 without L2).
     fn penalty(&self) -> f64 {
         0.0

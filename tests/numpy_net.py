@@ -34,6 +34,8 @@ def g(name: str, Z: np.ndarray) -> np.ndarray:
         return np.where(Z > 0, Z, LEAKY_SLOPE * Z)
     if name == "linear":
         return Z.copy()
+    if name == "hard_sigmoid":
+        return np.clip(Z / 6.0 + 0.5, 0.0, 1.0)
     if name == "softmax":
         E = np.exp(Z - Z.max(axis=0, keepdims=True))
         return E / E.sum(axis=0, keepdims=True)
@@ -54,6 +56,8 @@ def g_prime(name: str, Z: np.ndarray) -> np.ndarray:
         return np.where(Z > 0, 1.0, LEAKY_SLOPE)
     if name == "linear":
         return np.ones_like(Z)
+    if name == "hard_sigmoid":
+        return np.where((Z > -3) & (Z < 3), 1.0 / 6.0, 0.0)
     raise AssertionError(name)
 
 

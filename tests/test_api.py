@@ -371,7 +371,15 @@ def test_verbose_1_shows_a_progress_bar_not_lines(rng, capsys):
 
 
 def test_public_names():
-    assert set(dn.ACTIVATIONS) == {"sigmoid", "tanh", "relu", "leaky_relu", "linear", "softmax"}
+    assert set(dn.ACTIVATIONS) == {
+        "sigmoid",
+        "tanh",
+        "relu",
+        "leaky_relu",
+        "linear",
+        "softmax",
+        "hard_sigmoid",
+    }
     assert set(dn.LOSSES) == {"binary_crossentropy", "categorical_crossentropy", "mse"}
     assert isinstance(dn.__version__, str) and dn.__version__
     for name in dn.__all__:

@@ -29,6 +29,8 @@ def g(name: str, z: np.ndarray) -> np.ndarray:
         return np.where(z > 0, z, LEAKY_RELU_SLOPE * z)
     if name == "linear":
         return z.copy()
+    if name == "hard_sigmoid":
+        return np.clip(z / 6.0 + 0.5, 0.0, 1.0)
     if name == "softmax":
         e = np.exp(z - z.max())
         return e / e.sum()
@@ -48,6 +50,8 @@ def g_jacobian(name: str, z: np.ndarray) -> np.ndarray:
         d = (z > 0).astype(float)
     elif name == "leaky_relu":
         d = np.where(z > 0, 1.0, LEAKY_RELU_SLOPE)
+    elif name == "hard_sigmoid":
+        d = np.where((z > -3) & (z < 3), 1.0 / 6.0, 0.0)
     else:
         d = np.ones_like(z)
     return np.diagflat(d)
@@ -79,16 +83,18 @@ def per_example_gradients(
     ----------
     model : Sequential
         A built model of dense layers (its parameters are read, never changed).
-    X : array of shape (n_x, m)
-    Y : array of shape (n_y, m)
+    X : array-like of shape (n_x, m)
+    Y : array-like of shape (n_y, m), or integer class labels of shape (m,)
+        Whatever `Sequential.fit` accepts, checked and converted by the model itself (same
+        messages), then computed on in float64: the numbers the model's kernels read.
 
     Returns
     -------
     list of (dW, db) in float64, one per layer, aligned with `model.layers` (an empty tuple
     for a dropout layer, which has no parameters and is the identity outside training)
     """
-    X = np.asarray(X, dtype=np.float64)
-    Y = np.asarray(Y, dtype=np.float64)
+    # what the model accepts (integer labels too), with the model's messages
+    X, Y = (a.astype(np.float64) for a in model._xy(X, Y))
     # dropout is the identity outside training, as in model.gradients
     dense = [layer for layer in model.layers if layer.param_names]
     params = [(layer.W.astype(np.float64), layer.b.astype(np.float64)) for layer in dense]

@@ -107,15 +107,35 @@ pub struct DenseConfig {
     /// λ of the L2 penalty (λ/2)·‖W‖².
     #[serde(default, skip_serializing_if = "is_zero")]
     pub l2: f64,
+    /// Whether the layer has b^[l]; without it, (9) is Z = W·A_prev (Keras' `use_bias`).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub use_bias: bool,
+    /// Whether the optimizer updates the layer's parameters (Keras' `trainable`); a frozen
+    /// layer still passes gradients back to the layers before it.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub trainable: bool,
 }
 
 fn is_zero(v: &f64) -> bool {
     *v == 0.0
 }
 
+fn yes() -> bool {
+    true
+}
+
+fn is_true(v: &bool) -> bool {
+    *v
+}
+
 impl LayerConfig for DenseConfig {
     fn plan(&self, input_shape: &[usize]) -> Result<LayerPlan> {
-        let DenseConfig { units, l2, .. } = *self;
+        let DenseConfig {
+            units,
+            l2,
+            use_bias,
+            ..
+        } = *self;
         if !(l2.is_finite() && l2 >= 0.0) {
             return Err(CoreError::Value(format!(
                 "l2: expected a finite number >= 0, got {l2}"
@@ -133,19 +153,21 @@ impl LayerConfig for DenseConfig {
         };
         check_extent("the number of inputs", n_prev)?;
         elements("W", &[units, n_prev], MAX_TENSOR_ELEMENTS)?;
+        let mut params = vec![("W", vec![units, n_prev])];
+        if use_bias {
+            params.push(("b", vec![units, 1]));
+        }
         Ok(LayerPlan {
             output_shape: vec![units],
-            params: vec![("W", vec![units, n_prev]), ("b", vec![units, 1])],
+            params,
         })
     }
 
     fn build<F: Float>(&self, input_shape: &[usize]) -> Result<Box<dyn Layer<F>>> {
-        Ok(Box::new(Dense::with_l2(
-            input_shape[0],
-            self.units,
-            self.activation,
-            self.l2,
-        )?))
+        let mut dense = Dense::with_l2(input_shape[0], self.units, self.activation, self.l2)?;
+        dense.use_bias = self.use_bias;
+        dense.trainable = self.trainable;
+        Ok(Box::new(dense))
     }
 
     fn output_activation(&self) -> Option<Activation> {
@@ -159,6 +181,10 @@ pub struct Dense<F: Float> {
     activation: Activation,
     /// λ of the L2 penalty (λ/2)·‖W‖² added to J; 0 for none.
     l2: f64,
+    /// Without a bias, b stays 0 and is not a parameter (not stored, not updated).
+    use_bias: bool,
+    /// Whether the optimizer updates W and b.
+    trainable: bool,
     input_shape: [usize; 1],
     output_shape: [usize; 1],
     /// W^[l], (n, n_prev).
@@ -201,6 +227,8 @@ impl<F: Float> Dense<F> {
         Ok(Dense {
             activation,
             l2,
+            use_bias: true,
+            trainable: true,
             input_shape: [n_prev],
             output_shape: [units],
             w: Array2::zeros((units, n_prev)),
@@ -258,20 +286,37 @@ impl<F: Float> Layer<F> for Dense<F> {
     }
 
     fn param_names(&self) -> &'static [&'static str] {
-        &["W", "b"]
+        if self.use_bias {
+            &["W", "b"]
+        } else {
+            &["W"]
+        }
     }
 
     fn params(&self) -> Vec<ArrayViewD<'_, F>> {
-        vec![self.w.view().into_dyn(), self.b.view().into_dyn()]
+        let mut params = vec![self.w.view().into_dyn()];
+        if self.use_bias {
+            params.push(self.b.view().into_dyn());
+        }
+        params
+    }
+
+    fn trainable(&self) -> bool {
+        self.trainable
     }
 
     fn set_param(&mut self, index: usize, value: ArrayViewD<F>) -> Result<()> {
         let (name, target) = match index {
             0 => ("W", &mut self.w),
-            1 => ("b", &mut self.b),
+            1 if self.use_bias => ("b", &mut self.b),
             _ => {
                 return Err(CoreError::Value(format!(
-                    "dense layer has parameters 0 (W) and 1 (b), got index {index}"
+                    "dense layer has parameters {}, got index {index}",
+                    if self.use_bias {
+                        "0 (W) and 1 (b)"
+                    } else {
+                        "0 (W) only (use_bias=False)"
+                    }
                 )))
             }
         };
@@ -281,7 +326,11 @@ impl<F: Float> Layer<F> for Dense<F> {
     }
 
     fn grads(&self) -> Vec<ArrayViewD<'_, F>> {
-        vec![self.dw.view().into_dyn(), self.db.view().into_dyn()]
+        let mut grads = vec![self.dw.view().into_dyn()];
+        if self.use_bias {
+            grads.push(self.db.view().into_dyn());
+        }
+        grads
     }
 
     /// He normal (σ = √(2/n_prev)) for relu and leaky_relu, Glorot uniform
@@ -386,7 +435,9 @@ impl<F: Float> Layer<F> for Dense<F> {
 
     fn for_each_param_grad(&mut self, f: &mut dyn FnMut(ArrayViewMutD<'_, F>, ArrayViewD<'_, F>)) {
         f(self.w.view_mut().into_dyn(), self.dw.view().into_dyn());
-        f(self.b.view_mut().into_dyn(), self.db.view().into_dyn());
+        if self.use_bias {
+            f(self.b.view_mut().into_dyn(), self.db.view().into_dyn());
+        }
     }
 }
 
@@ -521,5 +572,97 @@ mod tests {
             layer.forward(x.view().into_dyn(), true).unwrap();
             assert_eq!(layer.output(x.view().into_dyn()).shape(), &[3, m]);
         }
+    }
+
+    fn two_layers(first: DenseConfig) -> crate::network::Network<f64> {
+        use crate::layers::LayerSpec;
+        crate::network::Network::new(
+            &[2],
+            &[
+                LayerSpec::Dense(first),
+                LayerSpec::Dense(DenseConfig {
+                    units: 1,
+                    activation: Activation::Sigmoid,
+                    l2: 0.0,
+                    use_bias: true,
+                    trainable: true,
+                }),
+            ],
+            crate::loss::Loss::BinaryCrossentropy,
+            3,
+        )
+        .unwrap()
+    }
+
+    fn hidden(use_bias: bool, trainable: bool) -> DenseConfig {
+        DenseConfig {
+            units: 3,
+            activation: Activation::Tanh,
+            l2: 0.0,
+            use_bias,
+            trainable,
+        }
+    }
+
+    #[test]
+    fn without_bias_z_is_w_a_and_b_is_no_parameter() {
+        let mut net = two_layers(hidden(false, true));
+        let layer = &net.layers()[0];
+        assert_eq!(layer.param_names(), &["W"]);
+        assert_eq!(layer.params().len(), 1);
+        assert_eq!(net.param_shapes()[0], vec![3, 2]);
+        assert!(net.layers_mut()[0]
+            .set_param(1, Array2::<f64>::zeros((3, 1)).view().into_dyn())
+            .is_err());
+        let x = array![[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]].into_dyn();
+        let y = array![[1.0, 0.0, 1.0]];
+        net.forward(x.view()).unwrap();
+        let w = net.layers()[0].params()[0].to_owned();
+        let w = w.into_dimensionality::<ndarray::Ix2>().unwrap();
+        let z = net.layers()[0].z().unwrap().to_owned();
+        let x2 = x.view().into_dimensionality::<ndarray::Ix2>().unwrap();
+        assert_abs_diff_eq!(z, w.dot(&x2).into_dyn(), epsilon = 1e-15);
+        // training updates W only, and gradients have one entry
+        net.gradients(x.view(), y.view()).unwrap();
+        assert_eq!(net.layers()[0].grads().len(), 1);
+        // the spec round-trips, and a default layer's spec does not name the new fields
+        let json = serde_json::to_string(&hidden(false, true)).unwrap();
+        assert!(json.contains("\"use_bias\":false") && !json.contains("trainable"));
+        let back: DenseConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, hidden(false, true));
+        assert!(!serde_json::to_string(&hidden(true, true))
+            .unwrap()
+            .contains("use_bias"));
+    }
+
+    #[test]
+    fn a_frozen_layer_keeps_its_parameters_while_the_rest_trains() {
+        use crate::network::FitOptions;
+        let mut net = two_layers(hidden(true, false));
+        net.set_optimizer(crate::optimizers::Optimizer::sgd(0.5).unwrap());
+        let before: Vec<_> = net
+            .layers()
+            .iter()
+            .map(|l| l.params()[0].to_owned())
+            .collect();
+        let x = array![[0.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 1.0]].into_dyn();
+        let y = array![[0.0, 1.0, 1.0, 0.0]];
+        let options = FitOptions {
+            epochs: 20,
+            batch_size: 4,
+            shuffle: false,
+            target_cost: None,
+            tol: None,
+            previous_cost: None,
+            patience: None,
+        };
+        net.fit(x.view(), y.view(), &options, &mut || false)
+            .unwrap();
+        assert!(!net.layers()[0].trainable() && net.layers()[1].trainable());
+        assert_eq!(net.layers()[0].params()[0], before[0]);
+        assert_ne!(net.layers()[1].params()[0], before[1]);
+        // its gradients are still computed, and the optimizer keeps a slot per parameter
+        assert!(net.layers()[0].grads()[0].iter().any(|&g| g != 0.0));
+        assert_eq!(net.optimizer().state().len(), 4);
     }
 }

@@ -225,6 +225,8 @@ mod tests {
             units: 1 << 24,
             activation: Activation::Relu,
             l2: 0.0,
+            use_bias: true,
+            trainable: true,
         });
         assert!(wide.plan(&[1 << 24]).is_err(), "2^48 weights");
     }

@@ -226,15 +226,27 @@ impl<F: Float> Optimizer<F> {
         let kind = self.kind.clone();
         let state = &mut self.state;
         let mut index = 0;
+        let ensure = |state: &mut Vec<Vec<ArrayD<F>>>, index: usize, shape: &[usize]| {
+            if state.len() <= index {
+                state.push(Vec::new());
+            }
+            let s = &mut state[index];
+            if s.len() != slots || s.first().is_some_and(|a| a.shape() != shape) {
+                *s = (0..slots).map(|_| ArrayD::zeros(shape)).collect();
+            }
+        };
         for layer in layers.iter_mut() {
+            if !layer.trainable() {
+                // frozen: its parameters keep their values and their (zero) optimizer state
+                for p in layer.params() {
+                    ensure(state, index, p.shape());
+                    index += 1;
+                }
+                continue;
+            }
             layer.for_each_param_grad(&mut |p: ArrayViewMutD<'_, F>, g: ArrayViewD<'_, F>| {
-                if state.len() <= index {
-                    state.push(Vec::new());
-                }
+                ensure(state, index, p.shape());
                 let s = &mut state[index];
-                if s.len() != slots || s.first().is_some_and(|a| a.shape() != p.shape()) {
-                    *s = (0..slots).map(|_| ArrayD::zeros(p.raw_dim())).collect();
-                }
                 match kind {
                     OptimizerKind::Sgd => sgd_update(p, g, lr),
                     OptimizerKind::Momentum { beta } => {

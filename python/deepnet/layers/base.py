@@ -77,9 +77,11 @@ class Layer:
     # -- parameters as attributes (W, b, Wx, …), driven by param_names ---------------------
 
     def __getattr__(self, name: str) -> Any:
-        # only called when normal lookup fails: W, b, Wx… of a built layer
-        if name in type(self).param_names:
-            return self._get(type(self).param_names.index(name))
+        # only called when normal lookup fails: W, b, Wx… of a built layer (param_names may
+        # be the instance's own, e.g. a Dense without bias has only W)
+        names = self.__dict__.get("param_names", type(self).param_names)
+        if name in names:
+            return self._get(names.index(name))
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -82,6 +82,7 @@ fn act(a: Activation, v: f64) -> f64 {
             }
         }
         Activation::Linear => v,
+        Activation::HardSigmoid => (v / 6.0 + 0.5).clamp(0.0, 1.0),
         Activation::Softmax => unreachable!(),
     }
 }
