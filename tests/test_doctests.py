@@ -19,7 +19,10 @@ WITH_EXAMPLES = [
     "deepnet.layers.recurrent",
     "deepnet.ops",
     "deepnet.gradcheck",
-    "deepnet.plotting",
+    "deepnet.plotting.training",
+    "deepnet.plotting.layers",
+    "deepnet.plotting.search",
+    "deepnet.datasets",
 ]
 WITHOUT_EXAMPLES = [
     "deepnet.history",
@@ -28,6 +31,9 @@ WITHOUT_EXAMPLES = [
     "deepnet.layers",
     "deepnet.layers.base",
     "deepnet.explain",
+    "deepnet.parity",
+    "deepnet.plotting",
+    "deepnet.plotting._common",
 ]
 
 

@@ -276,15 +276,15 @@ def test_decision_boundary_of_a_real_model():
     assert np.all(class0.vertices[:, 0] - class0.vertices[:, 1] <= 2 * step)
 
 
-def test_decision_boundary_needs_a_two_input_model():
+def test_decision_boundary_needs_two_inputs_and_x_of_the_models_shape():
     class ThreeInputs(ThresholdModel):
         n_x = 3
 
-    with pytest.raises(ValueError, match=r"n_x == 2.*n_x = 3"):
+    with pytest.raises(ValueError, match=r"expected shape \(3, m\) for this model \(n_x = 3\)"):
         plotting.plot_decision_boundary(ThreeInputs(), np.zeros((2, 4)))
-    model = dn.Sequential([dn.Dense(1, activation="sigmoid")], n_x=3, loss="binary_crossentropy")
-    with pytest.raises(ValueError, match=r"n_x = 3"):
-        dn.plot_decision_boundary(model, np.zeros((2, 4)))
+    model = dn.Sequential([dn.Dense(1, activation="sigmoid")], n_x=1, loss="binary_crossentropy")
+    with pytest.raises(ValueError, match=r"n_x >= 2 inputs \(a plane\), got n_x = 1"):
+        dn.plot_decision_boundary(model, np.zeros((1, 4)))
 
 
 @pytest.mark.parametrize(
@@ -299,6 +299,14 @@ def test_decision_boundary_needs_a_two_input_model():
         (dict(resolution=2.5), TypeError, r"resolution"),
         (dict(padding=-1.0), ValueError, r"padding: expected a finite number >= 0"),
         (dict(padding="1"), TypeError, r"padding"),
+        (dict(features=(0, 0)), ValueError, r"features: expected two different inputs"),
+        (dict(features=(0, 2)), ValueError, r"input 2 does not exist.*n_x = 2 inputs \(0..1\)"),
+        (dict(features=(0,)), ValueError, r"features: expected two input indices"),
+        (dict(features=0), TypeError, r"features: expected a pair"),
+        (dict(features=(0, 1.0)), TypeError, r"features: expected integers or index tuples"),
+        (dict(features=((0, 1), 1)), ValueError, r"index \(0, 1\) is not in an input of shape"),
+        (dict(fixed=np.zeros(3)), ValueError, r"fixed: expected a number or one example of"),
+        (dict(fixed=np.nan), ValueError, r"fixed: expected finite values"),
     ],
 )
 def test_decision_boundary_rejects_bad_arguments(kwargs, error, message):
@@ -308,6 +316,125 @@ def test_decision_boundary_rejects_bad_arguments(kwargs, error, message):
     with pytest.raises(error, match=message):
         plotting.plot_decision_boundary(model, **args)
     assert model.calls == []  # checked before predicting anything
+    assert plt.get_fignums() == []
+
+
+class SumModel:
+    """n_y == 1 over inputs of any shape: ŷ = 0.9 where the sum of the inputs is > 0; records
+    the arrays it was asked to predict."""
+
+    def __init__(self, input_shape):
+        self.input_shape = input_shape
+        self.calls = []
+
+    def predict(self, X):
+        self.calls.append(np.array(X, copy=True))
+        total = X.reshape(-1, X.shape[-1]).sum(axis=0)
+        return np.where(total > 0, 0.9, 0.1)[None, :]
+
+
+def test_decision_boundary_of_three_inputs_holds_the_third_at_its_mean(rng):
+    X = rng.normal(size=(3, 30))
+    model = SumModel((3,))
+    ax = plotting.plot_decision_boundary(model, X, features=(0, 2), resolution=21)
+    (grid,) = model.calls
+    assert grid.shape == (3, 21 * 21)
+    np.testing.assert_allclose(grid[1], X[1].mean())  # x2 held at its mean over X
+    np.testing.assert_allclose(grid[0].min(), X[0].min() - 0.5)
+    np.testing.assert_allclose(grid[2].max(), X[2].max() + 0.5)
+    assert len(np.unique(grid[0])) == 21 and len(np.unique(grid[2])) == 21
+    np.testing.assert_array_equal(_scatter(ax).get_offsets(), X[[0, 2]].T)
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("x1", "x3")
+    assert ax.get_title() == "x2 fixed at its mean over X"
+
+    # a number fixes every other input; negative indices count from the end
+    model = SumModel((3,))
+    ax = plotting.plot_decision_boundary(model, X, features=(-1, 1), fixed=2.5, resolution=5)
+    np.testing.assert_allclose(model.calls[0][0], 2.5)
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("x3", "x2")
+    assert ax.get_title() == "x1 fixed at the given values"
+
+
+def test_decision_boundary_of_a_real_three_input_model():
+    # ŷ = σ(x1 + 4 x2 − x3): with x2 held at its mean μ2, class 1 is where x1 − x3 > −4 μ2
+    model = dn.Sequential(
+        [dn.Dense(1, activation="sigmoid")], n_x=3, loss="binary_crossentropy", dtype="float64"
+    )
+    model.layers[0].W = np.array([[1.0, 4.0, -1.0]])
+    model.layers[0].b = np.zeros((1, 1))
+    X = np.array([[-1.0, 1.0, 0.5, -0.5], [0.0, 0.5, 0.25, 0.25], [1.0, -1.0, 0.0, 0.0]])
+    ax = dn.plot_decision_boundary(model, X, features=(0, 2), resolution=81)
+    shift = -4 * X[1].mean()
+    class0, class1 = _contour(ax).get_paths()
+    step = 3.0 / 80
+    assert np.all(class1.vertices[:, 0] - class1.vertices[:, 1] >= shift - 2 * step)
+    assert np.all(class0.vertices[:, 0] - class0.vertices[:, 1] <= shift + 2 * step)
+
+
+def test_decision_boundary_of_a_model_of_signals_varies_two_coordinates(rng):
+    shape = (2, 3)  # (channels, length): the inputs are numbered as Flatten numbers them
+    X = rng.normal(size=shape + (10,))
+    example = rng.normal(size=shape)
+    model = SumModel(shape)
+    ax = plotting.plot_decision_boundary(
+        model, X, features=((0, 2), (1, 0)), fixed=example, resolution=7
+    )
+    (grid,) = model.calls
+    assert grid.shape == shape + (49,)
+    others = np.ones(shape, dtype=bool)
+    others[0, 2] = others[1, 0] = False
+    np.testing.assert_allclose(grid[others], np.repeat(example[others][:, None], 49, axis=1))
+    np.testing.assert_allclose(
+        grid[0, 2].reshape(7, 7)[0], np.linspace(X[0, 2].min() - 0.5, X[0, 2].max() + 0.5, 7)
+    )
+    np.testing.assert_array_equal(_scatter(ax).get_offsets(), np.c_[X[0, 2], X[1, 0]])
+    assert ax.get_xlabel() == "x[0, 2]" and ax.get_ylabel() == "x[1, 0]"
+    assert ax.get_title() == "the other inputs fixed at the given values"
+    # the same inputs by flat index (row-major: (0, 2) is 2, (1, 0) is 3), others at the means
+    model = SumModel(shape)
+    plotting.plot_decision_boundary(model, X, features=(2, 3), resolution=7)
+    means = X.reshape(6, -1).mean(axis=1).reshape(shape)
+    np.testing.assert_allclose(model.calls[0][others], np.repeat(means[others][:, None], 49, 1))
+
+
+def test_decision_boundary_of_many_inputs_predicts_in_chunks(rng):
+    n_in = 2**15  # 4 Mi inputs per call at most: 128 grid points per call
+    X = rng.normal(size=(n_in, 3))
+    model = SumModel((n_in,))
+    ax = plotting.plot_decision_boundary(model, X, resolution=12, fixed=0.0)
+    assert [c.shape for c in model.calls] == [(n_in, 128), (n_in, 16)]
+    grid = np.concatenate(model.calls, axis=1)[:2]
+    if MPL_38:  # the regions are those of every chunk: class 1 where x1 + x2 > 0
+        class0, class1 = _contour(ax).get_paths()
+        step = (grid.max(axis=1) - grid.min(axis=1)).max() / 11
+        assert np.all(class1.vertices.sum(axis=1) >= -2 * step)
+        assert np.all(class0.vertices.sum(axis=1) <= 2 * step)
+
+
+def _outside(ax):
+    """The legend's box, the Axes' box and the figure's box after drawing."""
+    ax.figure.canvas.draw()
+    return ax.get_legend().get_window_extent(), ax.get_window_extent(), ax.figure.bbox
+
+
+def test_decision_boundary_legend_names_the_classes_outside_the_axes(rng):
+    X = _points(rng, m=30)
+    ax = plotting.plot_decision_boundary(ThreeBandModel(), X, np.arange(30) % 3, resolution=20)
+    assert _legend_labels(ax) == ["class 0", "class 1", "class 2"]
+    legend, axes, figure = _outside(ax)
+    assert legend.x0 >= axes.x1  # right of the data
+    assert legend.x1 <= figure.x1 + 1  # and inside the figure
+    if MPL_38:  # the patches have the colours of the regions
+        regions = _contour(ax).get_facecolor()[:, :3]
+        patches = [p.get_facecolor()[:3] for p in ax.get_legend().get_patches()]
+        np.testing.assert_allclose(patches, regions)
+
+
+def test_plot_history_legend_sits_above_the_axes():
+    h = _history(cost=[0.9, 0.5], accuracy=[0.5, 0.9], val_cost=[1.0, 0.6], val_accuracy=[0.4, 0.8])
+    legend, axes, figure = _outside(plotting.plot_history(h))
+    assert legend.y0 >= axes.y1 - 1  # above the curves, not on them
+    assert legend.y1 <= figure.y1 + 1
 
 
 # -- plot_search ------------------------------------------------------------------------------
@@ -505,3 +632,304 @@ def test_plot_search_of_a_real_grid_search_over_deepnet():
         np.testing.assert_allclose(y_mean, res["mean_test_score"][rows])
     np.testing.assert_allclose(_star(ax).get_ydata(), [search.best_score_])
     ax.figure.canvas.draw()
+
+
+# -- plot_weights, plot_filters, plot_feature_maps, plot_activations ---------------------------
+
+
+def _tile(image, r, c, h, w):
+    """Tile (r, c) of an image of h × w tiles separated by one blank line."""
+    return image[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w]
+
+
+def _image(ax):
+    (image,) = ax.images
+    return np.ma.filled(image.get_array().astype(float), np.nan)
+
+
+def _gaps_are_blank(image, h, w):
+    assert np.all(np.isnan(image[h :: h + 1, :])) and np.all(np.isnan(image[:, w :: w + 1]))
+
+
+def _dense_model(n_x, units, seed=0, **kwargs):
+    model = dn.Sequential(
+        [dn.Dense(units, activation="tanh"), dn.Dense(2)], n_x=n_x, loss="mse", dtype="float64"
+    )
+    W = np.random.default_rng(seed).normal(size=(units, n_x))
+    model.layers[0].W = W
+    return model, W
+
+
+def test_plot_weights_draws_each_row_of_w_as_a_tile_on_a_scale_centred_at_zero():
+    model, W = _dense_model(4, 5)
+    ax = plotting.plot_weights(model, image_shape=(2, 2))
+    image = _image(ax)
+    assert image.shape == (2 * 3 - 1, 3 * 3 - 1)  # 5 units in ⌈√5⌉ = 3 columns, 2 rows
+    for i in range(5):
+        np.testing.assert_array_equal(_tile(image, i // 3, i % 3, 2, 2), W[i].reshape(2, 2))
+    assert np.all(np.isnan(_tile(image, 1, 2, 2, 2)))  # no sixth unit
+    _gaps_are_blank(image, 2, 2)
+    (drawn,) = ax.images
+    top = np.abs(W).max()
+    assert drawn.get_clim() == pytest.approx((-top, top))
+    assert drawn.get_cmap().name == "RdBu_r"
+    assert "W^[1]" in ax.get_title() and "Dense" in ax.get_title()
+    assert len(ax.figure.axes) == 2  # and a colour bar
+
+
+def test_plot_weights_of_a_chosen_layer_the_first_n_units_and_a_layer_object():
+    model, W = _dense_model(3, 4)
+    model.layers[1].W = W2 = np.arange(8.0).reshape(2, 4) - 3
+    for ax in (
+        plotting.plot_weights(model, layer=1, image_shape=(2, 2)),
+        plotting.plot_weights(model, layer=-1, image_shape=(2, 2)),
+        plotting.plot_weights(model.layers[1], image_shape=(2, 2)),
+        plotting.plot_weights(model, layer=model.layers[1], image_shape=(2, 2)),
+    ):
+        image = _image(ax)
+        np.testing.assert_array_equal(_tile(image, 0, 0, 2, 2), W2[0].reshape(2, 2))
+        np.testing.assert_array_equal(_tile(image, 0, 1, 2, 2), W2[1].reshape(2, 2))
+        assert "W^[2]" in ax.get_title()
+    image = _image(plotting.plot_weights(model, n=2))  # n^[0] = 3: one row of 3
+    assert image.shape == (1, 2 * 4 - 1)
+    np.testing.assert_array_equal(image[0, :3], W[0])
+    np.testing.assert_array_equal(image[0, 4:], W[1])
+
+
+@pytest.mark.parametrize(
+    "layers,input_shape,tile",
+    [
+        ([dn.Dense(3)], (64,), (8, 8)),  # a square number of inputs: a square
+        ([dn.Dense(3)], (6,), (1, 6)),  # otherwise a strip
+        ([dn.Flatten(), dn.Dense(3)], (1, 4, 6), (4, 6)),  # the image the Flatten read
+        ([dn.Flatten(), dn.Dropout(0.5), dn.Dense(3)], (2, 4, 3), (8, 3)),  # channels stacked
+        ([dn.Flatten(), dn.Dense(3)], (2, 5), (2, 5)),  # a signal: channels × length
+        ([dn.Conv2D(2, 3), dn.Flatten(), dn.Dense(3)], (1, 6, 5), (8, 3)),  # the feature maps
+    ],
+)
+def test_plot_weights_tiles_take_the_shape_of_what_the_layer_reads(layers, input_shape, tile):
+    model = dn.Sequential(layers, input_shape=input_shape, loss="mse", dtype="float64")
+    index = len(layers) - 1
+    W = model.layers[index].W
+    ax = plotting.plot_weights(model, layer=index)
+    h, w = tile
+    np.testing.assert_array_equal(_tile(_image(ax), 0, 1, h, w), W[1].reshape(h, w))
+
+
+def test_plot_weights_rejects_wrong_layers_and_shapes():
+    model = dn.Sequential(
+        [dn.Conv1D(2, 3), dn.Flatten(), dn.Dense(4)], input_shape=(1, 10), loss="mse"
+    )
+    with pytest.raises(TypeError, match=r"needs a Dense layer; layers\[0\] \(l = 1\) is Conv1D"):
+        plotting.plot_weights(model, layer=0)
+    with pytest.raises(TypeError, match=r"needs a Dense layer; layers\[1\] \(l = 2\) is Flatten"):
+        plotting.plot_weights(model.layers[1])
+    with pytest.raises(ValueError, match=r"layer: expected an index into model.layers, 0..2"):
+        plotting.plot_weights(model, layer=3)
+    with pytest.raises(TypeError, match=r"layer: expected an index into model.layers or a layer"):
+        plotting.plot_weights(model, layer="dense")
+    with pytest.raises(ValueError, match=r"h·w = n\^\[2\] = 16 .*got \(3, 5\)"):
+        plotting.plot_weights(model, image_shape=(3, 5))
+    with pytest.raises(TypeError, match=r"image_shape: expected \(h, w\)"):
+        plotting.plot_weights(model, image_shape=16)
+    with pytest.raises(ValueError, match=r"n: expected 1..4 \(the units in layer 3\), got 5"):
+        plotting.plot_weights(model, n=5)
+    with pytest.raises(TypeError, match=r"give `layer` with a model"):
+        plotting.plot_weights(model.layers[2], layer=2)
+    other = dn.Sequential([dn.Dense(2)], n_x=2, loss="mse")
+    with pytest.raises(ValueError, match=r"is not one of this model's layers"):
+        plotting.plot_weights(model, layer=other.layers[0])
+    conv_only = dn.Sequential([dn.Conv1D(2, 3), dn.Flatten()], input_shape=(1, 10), loss="mse")
+    with pytest.raises(
+        TypeError, match=r"needs a Dense layer; this model has none: Conv1D, Flatten"
+    ):
+        plotting.plot_weights(conv_only)
+    unbuilt = dn.Sequential([dn.Dense(2)], loss="mse")
+    with pytest.raises(RuntimeError, match=r"has no parameters yet"):
+        plotting.plot_weights(unbuilt)
+    assert plt.get_fignums() == []  # checked before a figure is made
+
+
+def test_plot_filters_of_conv2d_one_row_per_filter_one_column_per_channel():
+    model = dn.Sequential([dn.Conv2D(3, (2, 3)), dn.Flatten()], input_shape=(2, 5, 5), loss="mse")
+    W = model.layers[0].W.astype(float)  # (filters, channels, kh, kw)
+    ax = plotting.plot_filters(model)
+    image = _image(ax)
+    assert image.shape == (3 * 3 - 1, 2 * 4 - 1)
+    for f in range(3):
+        for c in range(2):
+            np.testing.assert_array_equal(_tile(image, f, c, 2, 3), W[f, c])
+    _gaps_are_blank(image, 2, 3)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["0", "1", "2"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1"]
+    assert ax.get_ylabel() == "filter f" and ax.get_xlabel() == "channel c"
+    top = np.abs(W).max()
+    assert ax.images[0].get_clim() == pytest.approx((-top, top))
+
+
+def test_plot_filters_of_one_channel_wrap_into_a_grid_and_conv1d_is_a_heat_map():
+    model = dn.Sequential(
+        [dn.Conv2D(5, 3), dn.Flatten(), dn.Dense(2)], input_shape=(1, 6, 6), loss="mse"
+    )
+    W = model.layers[0].W.astype(float)
+    image = _image(plotting.plot_filters(model, layer=0))
+    assert image.shape == (2 * 4 - 1, 3 * 4 - 1)  # 5 filters in 3 columns
+    for f in range(5):
+        np.testing.assert_array_equal(_tile(image, f // 3, f % 3, 3, 3), W[f, 0])
+
+    signal = dn.Sequential(
+        [dn.MaxPooling1D(), dn.Conv1D(4, 5), dn.Flatten()], input_shape=(2, 20), loss="mse"
+    )
+    W = signal.layers[1].W.astype(float)  # (filters, channels, k)
+    ax = plotting.plot_filters(signal.layers[1])
+    image = _image(ax)
+    assert image.shape == (4 * 2 - 1, 2 * 6 - 1)
+    for f in range(4):
+        for c in range(2):
+            np.testing.assert_array_equal(_tile(image, f, c, 1, 5)[0], W[f, c])
+    assert "layer 2 (Conv1D)" in ax.get_title()
+
+
+def test_plot_filters_rejects_a_dense_layer():
+    model = dn.Sequential([dn.Dense(2)], n_x=3, loss="mse")
+    with pytest.raises(TypeError, match=r"convolutional layer \(Conv1D or Conv2D\); this model"):
+        plotting.plot_filters(model)
+    with pytest.raises(TypeError, match=r"Conv1D or Conv2D\); layers\[0\] \(l = 1\) is Dense\(2"):
+        plotting.plot_filters(model, layer=0)
+
+
+def _correlate2d(x, w, b):
+    """Z[f, y, x] = Σ_c Σ_u Σ_v W[f, c, u, v] x[c, y + u, x + v] + b[f], by loops."""
+    F, C, kh, kw = w.shape
+    H, Wd = x.shape[1] - kh + 1, x.shape[2] - kw + 1
+    z = np.zeros((F, H, Wd))
+    for f in range(F):
+        for i in range(H):
+            for j in range(Wd):
+                z[f, i, j] = np.sum(w[f] * x[:, i : i + kh, j : j + kw]) + b[f, 0]
+    return z
+
+
+def _conv_net(rng):
+    model = dn.Sequential(
+        [dn.Conv2D(3, 2, activation="relu"), dn.MaxPooling2D(), dn.Flatten(), dn.Dense(2)],
+        input_shape=(2, 5, 5),
+        loss="mse",
+        dtype="float64",
+    )
+    model.layers[0].W = w = rng.normal(size=(3, 2, 2, 2))
+    model.layers[0].b = b = rng.normal(size=(3, 1))
+    return model, w, b
+
+
+def test_plot_feature_maps_draws_a_conv_layers_output_channel_by_channel(rng):
+    model, w, b = _conv_net(rng)
+    x = rng.normal(size=(2, 5, 5))
+    A = np.maximum(_correlate2d(x, w, b), 0)  # (10) A = relu(Z), (3, 4, 4)
+    for example in (x, x[..., None]):  # one example, with or without its m = 1 axis
+        ax = plotting.plot_feature_maps(model, example)
+        image = _image(ax)
+        assert image.shape == (2 * 5 - 1, 2 * 5 - 1)  # 3 channels in 2 columns
+        for c in range(3):
+            np.testing.assert_allclose(_tile(image, c // 2, c % 2, 4, 4), A[c], atol=1e-12)
+        assert np.all(np.isnan(_tile(image, 1, 1, 4, 4)))
+        assert ax.images[0].get_clim() == pytest.approx((0.0, A.max()))  # relu: from 0 up
+        assert ax.images[0].get_cmap().name == "viridis"
+        assert "A^[1] of layer 1 (Conv2D)" in ax.get_title()
+    # the pooling layer after it: the maximum of each 2 × 2 window
+    pooled = A.reshape(3, 2, 2, 2, 2).max(axis=(2, 4))
+    image = _image(plotting.plot_feature_maps(model, x, layer=1, n=2))
+    assert image.shape == (2, 2 * 3 - 1)  # the first 2 channels, in 2 columns
+    np.testing.assert_allclose(_tile(image, 0, 1, 2, 2), pooled[1], atol=1e-12)
+
+
+def test_plot_feature_maps_of_a_signal_one_row_per_channel(rng):
+    model = dn.Sequential(
+        [dn.Conv1D(2, 3), dn.Flatten()], input_shape=(1, 8), loss="mse", dtype="float64"
+    )
+    model.layers[0].W = np.array([[[1.0, 0.0, -1.0]], [[0.5, 0.5, 0.5]]])
+    model.layers[0].b = np.zeros((2, 1))
+    x = rng.normal(size=(1, 8))
+    ax = plotting.plot_feature_maps(model, x)
+    image = _image(ax)
+    assert image.shape == (3, 6)
+    np.testing.assert_allclose(image[0], x[0, :6] - x[0, 2:], atol=1e-12)
+    np.testing.assert_allclose(image[2], 0.5 * (x[0, :6] + x[0, 1:7] + x[0, 2:]), atol=1e-12)
+    assert ax.images[0].get_cmap().name == "RdBu_r"  # negative values: centred at 0
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["0", "1"]
+
+
+def test_plot_feature_maps_rejects_wrong_layers_and_examples(rng):
+    model, _, _ = _conv_net(rng)
+    with pytest.raises(ValueError, match=r"x: expected one example of shape \(2, 5, 5\)"):
+        plotting.plot_feature_maps(model, np.zeros((2, 5, 5, 3)))
+    with pytest.raises(TypeError, match=r"convolutional or pooling layer.*layers\[3\].*Dense"):
+        plotting.plot_feature_maps(model, np.zeros((2, 5, 5)), layer=3)
+    with pytest.raises(ValueError, match=r"n: expected 1..3 \(the channels"):
+        plotting.plot_feature_maps(model, np.zeros((2, 5, 5)), n=4)
+    unbuilt = dn.Sequential([dn.Conv1D(2, 3), dn.Flatten()], loss="mse")
+    with pytest.raises(ValueError, match=r"needs a built model"):
+        plotting.plot_feature_maps(unbuilt, np.zeros((1, 8)))
+    assert plt.get_fignums() == []
+
+
+def test_plot_activations_is_a_heat_map_of_a_hidden_layer_over_the_examples(rng):
+    model, W = _dense_model(3, 4)
+    X = rng.normal(size=(3, 12))
+    A = np.tanh(W @ X)  # (9)–(10) with b = 0
+    ax = plotting.plot_activations(model, X)
+    np.testing.assert_allclose(_image(ax), A, atol=1e-12)
+    top = np.abs(A).max()
+    assert ax.images[0].get_clim() == pytest.approx((-top, top))  # tanh: centred at 0
+    assert ax.get_xlabel() == "example i" and ax.get_ylabel() == "unit j of layer 1"
+
+
+def test_plot_activations_groups_the_examples_by_class(rng):
+    model, W = _dense_model(3, 4)
+    X = rng.normal(size=(3, 9))
+    labels = np.array([2, 0, 1, 0, 2, 2, 1, 0, 1])
+    order = [1, 3, 7, 2, 6, 8, 0, 4, 5]  # by class, each class in its own order
+    for y in (labels, np.eye(3)[:, labels]):
+        ax = plotting.plot_activations(model, X, y)
+        np.testing.assert_allclose(_image(ax), np.tanh(W @ X[:, order]), atol=1e-12)
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "2"]
+        np.testing.assert_allclose(ax.get_xticks(), [1, 4, 7])
+        bounds = [line.get_xdata()[0] for line in ax.get_lines()]
+        assert bounds == [2.5, 5.5]  # a line between the classes
+
+
+def test_plot_activations_of_a_recurrent_layer_and_its_errors(rng):
+    model = dn.Sequential(
+        [dn.GRU(3, return_sequences=True), dn.SimpleRNN(4, activation="relu"), dn.Dense(1)],
+        input_shape=(2, 5),
+        loss="mse",
+        dtype="float64",
+    )
+    X = rng.normal(size=(2, 5, 6))
+    ax = plotting.plot_activations(model, X, layer=1)
+    np.testing.assert_allclose(_image(ax), model.forward(X).A[2])
+    assert ax.images[0].get_cmap().name == "viridis"  # relu: from 0 up
+    with pytest.raises(ValueError, match=r"layers\[0\] is GRU.*\(units, time, m\)"):
+        plotting.plot_activations(model, X)
+    with pytest.raises(ValueError, match=r"Y: expected shape \(6,\)"):
+        plotting.plot_activations(model, X, np.zeros(5), layer=1)
+    conv = dn.Sequential(
+        [dn.Conv1D(2, 3), dn.Flatten(), dn.Dense(1)], input_shape=(1, 6), loss="mse"
+    )
+    with pytest.raises(TypeError, match=r"dense, recurrent or global pooling.*Conv1D"):
+        plotting.plot_activations(conv, np.zeros((1, 6, 2)), layer=0)
+
+
+def test_teaching_plots_draw_into_the_given_axes_and_render(rng):
+    model, _, _ = _conv_net(rng)
+    fig, axes = plt.subplots(2, 2)
+    x = rng.normal(size=(2, 5, 5, 4))
+    drawn = [
+        plotting.plot_filters(model, ax=axes[0, 0]),
+        plotting.plot_feature_maps(model, x[..., :1], ax=axes[0, 1]),
+        plotting.plot_weights(model, ax=axes[1, 0]),
+        plotting.plot_activations(model, x, ax=axes[1, 1]),
+    ]
+    assert drawn == list(axes.ravel())
+    assert len(plt.get_fignums()) == 1
+    fig.canvas.draw()

@@ -199,7 +199,8 @@ def test_divergence_keeps_the_last_finite_parameters(dtype, rng, capsys):
     Y = 100 * rng.normal(size=(1, 20))
     sizes = (3, 4, 1)
     model = npn.build(sizes, "linear", "linear", "mse", seed=0, dtype=dtype)
-    history = model.fit(X, Y, epochs=100, learning_rate=10.0, batch_size=None, verbose=2)
+    with pytest.warns(dn.CostGrowthWarning, match="learning rate"):  # J grew before it broke
+        history = model.fit(X, Y, epochs=100, learning_rate=10.0, batch_size=None, verbose=2)
     assert history.stop_reason == "diverged" and history.diverged
     k = history.diverged_epoch
     assert k is not None and 2 <= k < 100
@@ -210,7 +211,8 @@ def test_divergence_keeps_the_last_finite_parameters(dtype, rng, capsys):
     for W, b in _params(model):
         assert np.isfinite(W).all() and np.isfinite(b).all()
     again = npn.build(sizes, "linear", "linear", "mse", seed=0, dtype=dtype)
-    h2 = again.fit(X, Y, epochs=k - 1, learning_rate=10.0, batch_size=None, verbose=0)
+    with pytest.warns(dn.CostGrowthWarning):
+        h2 = again.fit(X, Y, epochs=k - 1, learning_rate=10.0, batch_size=None, verbose=0)
     assert h2.stop_reason == "epochs" and h2.cost == history.cost
     assert _same(_params(model), _params(again))
 

@@ -5,7 +5,7 @@ are (channels, length, m), images (channels, height, width, m), sequences (featu
 Equation numbers in docstrings, e.g. (12), are the lecture's (see README).
 """
 
-from deepnet import callbacks, ops, optimizers
+from deepnet import callbacks, datasets, ops, optimizers
 from deepnet._core import __version__, get_num_threads, set_num_threads
 from deepnet.gradcheck import gradient_check
 from deepnet.history import History
@@ -30,8 +30,15 @@ from deepnet.layers import (
     MaxPooling2D,
     SimpleRNN,
 )
-from deepnet.model import LOSSES, Sequential, load
-from deepnet.plotting import plot_decision_boundary, plot_search
+from deepnet.model import LOSSES, CostGrowthWarning, Sequential, load
+from deepnet.plotting import (
+    plot_activations,
+    plot_decision_boundary,
+    plot_feature_maps,
+    plot_filters,
+    plot_search,
+    plot_weights,
+)
 from deepnet.reference import per_example_gradients
 
 __all__ = [
@@ -44,6 +51,7 @@ __all__ = [
     "Bidirectional",
     "Conv1D",
     "Conv2D",
+    "CostGrowthWarning",
     "Dense",
     "Dropout",
     "Flatten",
@@ -59,13 +67,18 @@ __all__ = [
     "Sequential",
     "__version__",
     "callbacks",
+    "datasets",
     "get_num_threads",
     "gradient_check",
     "load",
     "ops",
     "optimizers",
     "per_example_gradients",
+    "plot_activations",
     "plot_decision_boundary",
+    "plot_feature_maps",
+    "plot_filters",
     "plot_search",
+    "plot_weights",
     "set_num_threads",
 ]

@@ -5,6 +5,9 @@ on scikit-learn's digits.
 
 ``python -m deepnet tune [--n-jobs N] [--epochs E] [--out FILE] [--seed S] [--quiet]``: a grid
 search over `DeepNetClassifier` on the same digits.
+
+``python -m deepnet parity [--bits N] [--seeds S] [--epochs E] [--out FILE] [--quiet]``: section
+2's depth argument on N-bit parity, with networks built by hand and trained from scratch.
 """
 
 from __future__ import annotations
@@ -31,6 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     tune.add_argument("--out", default="deepnet_tune_search.png", help="search plot PNG to write")
     tune.add_argument("--seed", type=int, default=0, help="seed of the split, folds and networks")
     tune.add_argument("--quiet", action="store_true", help="no progress bar")
+    par = sub.add_parser(
+        "parity", help="section 2: depth on n-bit parity, networks built by hand and trained"
+    )
+    par.add_argument("--bits", type=int, default=8, help="number of inputs n (default 8)")
+    par.add_argument("--seeds", type=int, default=5, help="trainings per network (default 5)")
+    par.add_argument("--epochs", type=int, default=1000, help="epoch limit (default 1000)")
+    par.add_argument("--out", default="deepnet_parity.png", help="figure PNG to write")
+    par.add_argument("--quiet", action="store_true", help="print nothing")
     args = parser.parse_args(argv)
     if args.command == "demo":
         from deepnet.demo import run
@@ -52,6 +63,16 @@ def main(argv: list[str] | None = None) -> int:
             verbose=0 if args.quiet else 1,
         )
         return 0 if metrics["test_accuracy"] >= 0.9 else 1
+    if args.command == "parity":
+        if not 1 <= args.bits <= 12 or args.seeds < 0 or args.epochs < 1:
+            parser.error("parity: --bits must be 1..12, --seeds >= 0 and --epochs positive")
+        from deepnet.parity import main_exit_code
+        from deepnet.parity import run as parity_run
+
+        nets = parity_run(
+            bits=args.bits, seeds=args.seeds, epochs=args.epochs, out=args.out, quiet=args.quiet
+        )
+        return main_exit_code(nets)
     return 2
 
 

@@ -14,16 +14,28 @@ def gradient_check(model: Sequential, X: Any, Y: Any, epsilon: float = 1e-6) -> 
     """Relative difference between the backpropagated gradient and a numerical one.
 
     Works on a float64 copy of `model` (the model itself is not changed). Every parameter θ_k
-    is moved by ±epsilon and the cost recomputed: g_k ≈ (J(θ + ε e_k) − J(θ − ε e_k)) / 2ε.
-    The result is ‖g_backprop − g_numeric‖ / (‖g_backprop‖ + ‖g_numeric‖); around 1e-7 or
-    less means the gradients agree, above 1e-3 means a bug. It costs two cost evaluations per
+    is moved by ±epsilon and the cost recomputed: g_k ≈ (J(θ + ε e_k) − J(θ − ε e_k)) / 2ε,
+    with J as `Sequential.cost` defines it (L2 penalty included, dropout off) and the
+    backpropagated gradient from `Sequential.gradients`. It costs two cost evaluations per
     parameter, so use it on small networks and a few examples.
+
+    The result is ‖g_backprop − g_numeric‖ / (‖g_backprop‖ + ‖g_numeric‖):
+
+    - about 1e-7 or less: the gradients agree (float64 rounding and the O(ε²) error);
+    - between 1e-7 and 1e-3: look closer; usual with relu-like units or ŷ near 0 or 1;
+    - above 1e-3: usually a bug, but not necessarily at a kink. relu and leaky_relu have
+      a kink at z = 0 (deepnet takes relu′(0) = 0, leaky_relu′(0) = 0.2): when an example
+      has some z within ε of 0, θ ± ε lands on both sides and the finite difference
+      averages two slopes that backpropagation, rightly, does not. Then check again with a
+      smaller `epsilon` (1e-8), other examples or another seed, or the same network with
+      tanh: a number that stays above 1e-3 is a bug; one that falls was the kink.
 
     Parameters
     ----------
     model : Sequential
-    X : array of shape (n_x, m)
-    Y : array of shape (n_y, m), or integer class labels of shape (m,)
+    X : array-like of shape (n_x, m)
+    Y : array-like of shape (n_y, m), or integer class labels of shape (m,)
+        Whatever `Sequential.fit` accepts, checked and converted by the model itself.
     epsilon : float, default 1e-6
 
     Returns

@@ -24,7 +24,8 @@ class History:
     ----------
     history : dict[str, list[float]]
         ``history["cost"][k]`` is the cost J of epoch ``epoch[k]``: the mean of that epoch's
-        mini-batch costs, each taken before its update (with one full batch, J at the
+        mini-batch costs weighted by batch size (by the batch's total sample weight, with
+        `sample_weight`), each taken before its update (with one full batch, J at the
         parameters the epoch started from), L2 penalty included. Also, when present:
         "data_cost" (J without the penalty), "accuracy" (training, classifiers), "val_cost"
         and "val_accuracy" (after each epoch, on the validation data).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import warnings
 from collections.abc import Sequence
 from math import inf
 from typing import Any, Callable, NamedTuple
@@ -25,6 +26,17 @@ from deepnet.history import History
 from deepnet.layers import Layer, layer_from_spec
 
 LOSSES: tuple[str, ...] = tuple(_core.LOSSES)
+
+
+class CostGrowthWarning(RuntimeWarning):
+    """Issued by `Sequential.fit`, once per fit, when the J of an epoch is at least
+    100 times the J of the fit's first epoch: gradient descent is moving
+    away from the minimum, almost always because the learning rate α is too large.
+
+    Training goes on. To stop instead, make it an error:
+    ``warnings.simplefilter("error", deepnet.CostGrowthWarning)``; fit then raises it with
+    ``model.history`` holding the epochs run and ``history.stop_reason == "error"``.
+    """
 
 
 class ForwardCache(NamedTuple):
@@ -433,10 +445,24 @@ class Sequential:
         penalty Σ (λ/2)‖W‖² of the layers that have one. With sample weights, the weighted
         mean J = Σ_i w_i L_i / Σ_i w_i (plus the penalty).
 
+        J = (1/m) Σ_i L(ŷ^(i), y^(i)) + Σ_l (λ_l/2)‖W^[l]‖², where L, over the n_y outputs k:
+
+        - binary_crossentropy: L = −Σ_k [y_k log ŷ_k + (1 − y_k) log(1 − ŷ_k)], a sum over
+          the outputs (Keras averages them);
+        - categorical_crossentropy: L = −Σ_k y_k log ŷ_k;
+        - mse: L = (1/n_y) Σ_k (ŷ_k − y_k)², a mean over the outputs.
+
+        The lecture defines J as the mean over the examples and no particular L. The penalty
+        is (λ/2)‖W‖², independent of m: the lecture has no L2; the (λ/(2m))‖W‖² of many course
+        notes is λ = λ_course / m here. For sigmoid with binary and softmax with categorical
+        cross-entropy J is computed from Z^[L] (no log(0)); the other cross-entropy pairs
+        clip ŷ to [ε, 1 − ε] (ε = 1e-7 in float32, 1e-12 in float64). Dropout is off. See
+        `deepnet.ops` for the conventions in one place.
+
         Parameters
         ----------
         X : array-like of shape (n_x, m)
-        Y : array-like of shape (n_y, m)
+        Y : array-like of shape (n_y, m), or integer class labels of shape (m,)
         sample_weight : array-like of shape (m,), optional
             Non-negative weights, not all 0.
 
@@ -477,6 +503,20 @@ class Sequential:
         `sample_weight`, the gradients of J = Σ w_i L_i / Σ w_i: column i of dZ^[L] is
         scaled by w_i·m/Σw before (11), so with integer weights they equal the gradients of
         X, Y with column i repeated w_i times.
+
+        They are the gradients of J exactly as `cost` computes it (what `gradient_check`
+        compares them with): backward starts from dA^[L] = the per-example ∂L/∂ŷ^(i) in
+        column i (m·∂J/∂Ŷ; the lecture's (15) writes ∂J/∂Ŷ) and the 1/m is applied once, in
+        (12)–(13); for sigmoid with binary and softmax with categorical cross-entropy it
+        starts from dZ^[L] = Ŷ − Y. At the kinks g′ is relu′(0) = 0 and leaky_relu′(0) = 0.2
+        (the lecture does not say). A layer with L2 adds λW to its dW, not divided by m (the
+        lecture has no L2). Dropout is off, as in `predict`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_x, m)
+        Y : array-like of shape (n_y, m), or integer class labels of shape (m,)
+        sample_weight : array-like of shape (m,), optional
 
         Returns
         -------
@@ -576,11 +616,36 @@ class Sequential:
         the model stays consistent; ``model.history`` then holds the epochs completed (with
         ``stop_reason == "interrupted"``) and KeyboardInterrupt propagates.
 
+        J of an epoch, ``history.cost[k]``: the mean of the epoch's mini-batch costs J_batch
+        (each as `cost` defines it, L2 penalty included), weighted by batch size, or by the
+        batch's total sample weight when `sample_weight` is given, each taken before its
+        update. With ``batch_size=None`` it is exactly the lecture's J at the parameters the
+        epoch started from; with mini-batches it differs from the lecture's J (over all m, at
+        one set of parameters): it is Keras' running figure, cheap because it costs no extra
+        forward pass.
+
         Returns
         -------
         History
             ``history.history`` holds "cost" per epoch and, when present, "data_cost" (J
             without the L2 penalty), "accuracy", "val_cost", "val_accuracy".
+
+        Warns
+        -----
+        CostGrowthWarning
+            Once per fit, when the J of an epoch is at least 100 times the J of the fit's
+            first epoch (compared with the first epoch, not with the best so far: near a
+            minimum a tiny J may rise a hundredfold harmlessly). It names the epoch and α:
+            the learning rate is almost surely too large (try α/10). Training goes on. To
+            stop instead, make it an error: ``warnings.simplefilter("error",
+            deepnet.CostGrowthWarning)`` (inside ``with warnings.catch_warnings():`` to keep
+            it local); fit then raises it, with ``history.stop_reason == "error"``,
+            ``history.error`` the warning and `model.history` holding every epoch run. fit
+            runs epoch by epoch when it has callbacks, validation data or a display; without
+            them every epoch is one call into Rust, and the error comes after the last epoch:
+            pass any callback (e.g. ``callbacks.Callback()``) to stop at the epoch itself.
+            A J or parameter that becomes NaN or inf stops training by itself (``stop_reason
+            == "diverged"``); the finite epochs before it are still checked for growth.
         """
         from deepnet import callbacks as _callbacks
 
@@ -690,9 +755,15 @@ class Sequential:
         self.stop_training, self.stop_reason = False, None
         epochs_before = self._net.optimizer_counters[1]
         done, previous = 0, None
+        growth_warned = False
 
-        def record(costs: list[float], penalties: list[float], accuracies: list[float]) -> None:
-            nonlocal done
+        def record(
+            costs: list[float],
+            penalties: list[float],
+            accuracies: list[float],
+            check_growth: bool = True,
+        ) -> None:
+            nonlocal done, growth_warned
             for i, cost in enumerate(costs):
                 done += 1
                 logs: dict[str, float] = {"cost": cost}
@@ -705,6 +776,13 @@ class Sequential:
                 history._record(done, logs)
                 if chunk == 1:
                     cbs.on_epoch_end(done, logs)
+            # after recording, so that a warning made an error leaves History complete
+            J = history.cost
+            if check_growth and not growth_warned and J and J[0] > 0:
+                grown = [k for k in range(len(J) - len(costs), len(J)) if J[k] >= 100 * J[0]]
+                if grown:
+                    growth_warned = True
+                    warnings.warn(_growth_message(opt, history, grown[0]), CostGrowthWarning, 4)
 
         cbs.on_train_begin()
         try:
@@ -726,7 +804,7 @@ class Sequential:
                 if raised is not None:
                     # a signal handler raised during the call (Ctrl-C): keep the epochs it
                     # completed, then raise
-                    record(costs, penalties, accuracies)
+                    record(costs, penalties, accuracies, check_growth=False)
                     raise raised
                 record(costs, penalties, accuracies)
                 if costs:
@@ -842,7 +920,7 @@ class Sequential:
         rows = [head]
         if self.built:
             rows.append(("0 (X)", "input", _shape_text(self.input_shape), "", "", ""))
-        total = 0
+        total = frozen = 0
         for l, layer in enumerate(self.layers, start=1):
             act = getattr(layer, "activation", "")
             if getattr(layer, "l2", 0.0):
@@ -852,6 +930,8 @@ class Sequential:
                 shapes = info["params"]
                 n = int(sum(np.prod(s) for _, s in shapes))
                 total += n
+                if not getattr(layer, "trainable", True):
+                    frozen += n
                 out = _shape_text(tuple(info["output_shape"]))
                 params = ", ".join(f"{name} {tuple(s)}" for name, s in shapes)
                 count = f"{n:,}"
@@ -879,6 +959,8 @@ class Sequential:
         total_line = (
             f"total parameters: {total:,}" if self.built else "not built yet (input shape unknown)"
         )
+        if frozen:
+            total_line += f" (trainable: {total - frozen:,}, frozen: {frozen:,})"
         return "\n".join([title, rule, lines[0], rule, *lines[1:], rule, total_line])
 
     def __repr__(self) -> str:
@@ -907,6 +989,20 @@ class Sequential:
                 for i, _ in enumerate(src.param_names):
                     dst._set(i, src._get(i))
         return clone
+
+
+def _growth_message(opt: Any, history: History, k: int) -> str:
+    """The CostGrowthWarning's text for epoch index k of `history`."""
+    lr = opt.learning_rate
+    alpha = f"{lr:g}" if isinstance(lr, (int, float)) else repr(lr)
+    tenth = f" (learning_rate={lr / 10:g})" if isinstance(lr, (int, float)) else ""
+    return (
+        f"J grew from {history.cost[0]:.6g} in epoch {history.epoch[0]} to "
+        f"{history.cost[k]:.6g} in epoch {history.epoch[k]} (at least 100 times): "
+        f"the learning rate α = {alpha} of {type(opt).__name__} is probably too large "
+        f"for this problem; try α/10{tenth}. To make this an error that ends fit: "
+        'warnings.simplefilter("error", deepnet.CostGrowthWarning)'
+    )
 
 
 def from_bytes(data: bytes) -> Sequential:
@@ -954,6 +1050,8 @@ def _describe(layer: Layer) -> str:
         return f"dropout({layer.rate})"  # type: ignore[attr-defined]
     if layer.kind == "bidirectional":
         return f"bidirectional({layer.layer.kind})"  # type: ignore[attr-defined]
+    if not getattr(layer, "trainable", True):
+        return f"{layer.kind} (frozen)"
     return layer.kind
 
 

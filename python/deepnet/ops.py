@@ -2,7 +2,43 @@
 
 These are the functions `Sequential.fit` runs; here each allocates and returns its outputs.
 Arrays are (features, m) with one column per example. The dtype of the first array (float32 or
-float64) decides what the kernel computes in; the other arrays are converted to it.
+float64) decides what the kernel computes in; the other arrays are converted to it. A shape
+that is wrong by exactly a transpose (X.T for X, W.T for W) is named as such in the error.
+
+Conventions
+-----------
+The same for these kernels, `Sequential` and `deepnet.gradient_check`. A line marked
+"lecture:" says where the lecture leaves the choice open or differs.
+
+- Cost: J = (1/m) Σ_i L(ŷ^(i), y^(i)), the mean over the m examples, with the per-example
+  loss L of each loss (k runs over the n_y outputs):
+
+  ========================  ==========================================  ==================
+  loss                      L(ŷ, y)                                     ∂L/∂ŷ, (8)
+  ========================  ==========================================  ==================
+  binary_crossentropy       −Σ_k [y_k log ŷ_k + (1 − y_k) log(1 − ŷ_k)]  (ŷ − y)/(ŷ(1 − ŷ))
+  categorical_crossentropy  −Σ_k y_k log ŷ_k                            −y/ŷ
+  mse                       (1/n_y) Σ_k (ŷ_k − y_k)²                    2(ŷ − y)/n_y
+  ========================  ==========================================  ==================
+
+  lecture: it defines no particular loss; binary cross-entropy sums over the outputs (Keras'
+  averages them), mse averages over them (as Keras and scikit-learn report it).
+  `cost` clips probabilities to [ε, 1 − ε] before the log (ε = 1e-7 in float32, 1e-12 in
+  float64) and has no L2 penalty; `Sequential.cost` adds the penalty and, for sigmoid with
+  binary and softmax with categorical cross-entropy, computes J from Z^[L] without clipping.
+- `loss_gradient` returns, in column i, the per-example ∂L(ŷ^(i), y^(i))/∂ŷ^(i) of (8):
+  that is m·∂J/∂Ŷ, not ∂J/∂Ŷ. The 1/m of J's mean is applied once, in (12)–(13)
+  (`dense_backward`). lecture: (15) writes dA^[L] = ∂J/∂Ŷ; with (12)–(13) dividing by m it
+  can only mean this per-example derivative, which deepnet makes explicit.
+- g′ at the kinks: relu′(0) = 0 and leaky_relu′(0) = 0.2, the slope (g′(z) tests z > 0);
+  leaky_relu(z) = 0.2 z for z ≤ 0. lecture: says nothing about kinks (this is PyTorch's
+  and TensorFlow's choice). softmax has no element-wise g′ (its Jacobian is full).
+- L2 (``Dense(..., l2=λ)``, also on convolution and recurrent weights, never on b): J gains
+  (λ/2)‖W‖² per layer and (12) gains λW, independent of m and of the batch size (weight
+  decay, PyTorch's convention). lecture: it has no regularization; the (λ/(2m))‖W‖² of many
+  course notes is deepnet's λ = λ_course / m.
+- J of an epoch (`History.cost`): see `Sequential.fit`; `deepnet.gradient_check`'s
+  threshold: see its docstring.
 
 Examples
 --------
@@ -54,6 +90,41 @@ def _arrays(dtype: str, **arrays: Any) -> list[np.ndarray]:
     return [as_float_array(v, name, dtype, 2) for name, v in arrays.items()]
 
 
+_DENSE_SHAPES = (
+    "W is (n^[l], n^[l-1]), b (n^[l], 1), and A_prev, dA, Z and A have one column per "
+    "example: A_prev (n^[l-1], m), the others (n^[l], m)"
+)
+
+
+def _not_transposed(name: str, arr: np.ndarray, expected: tuple[int, ...], shapes: str) -> None:
+    """The kernel's shape error plus a hint when `arr` has exactly the transpose of the
+    `expected` shape (any other mismatch is left to the kernel's own message)."""
+    if arr.shape != expected and arr.shape == expected[::-1]:
+        raise ValueError(
+            f"{name}: expected shape {list(expected)}, got {list(arr.shape)}: did you pass "
+            f"{name} transposed? {shapes}"
+        )
+
+
+def _check_dense(W: np.ndarray, b: np.ndarray | None, A_prev: np.ndarray) -> int:
+    """The dense shapes that are wrong by exactly a transpose, with a hint; returns m."""
+    n, n_prev = W.shape
+    rows, cols = A_prev.shape
+    if rows != n_prev and cols == n_prev:
+        raise ValueError(
+            f"A_prev: expected {n_prev} rows (the columns of W, n^[l-1]), got shape "
+            f"{list(A_prev.shape)}: did you pass X (or A_prev) transposed? {_DENSE_SHAPES}"
+        )
+    if rows != n_prev and rows == n:
+        raise ValueError(
+            f"W: expected {rows} columns (the rows of A_prev, n^[l-1]), got shape "
+            f"{list(W.shape)}: did you pass W transposed? {_DENSE_SHAPES}"
+        )
+    if b is not None:
+        _not_transposed("b", b, (n, 1), _DENSE_SHAPES)
+    return cols
+
+
 def dense_forward(W: Any, b: Any, A_prev: Any, activation: str) -> tuple[np.ndarray, np.ndarray]:
     """(9) Z = W·A_prev + b and (10) A = g(Z).
 
@@ -69,8 +140,9 @@ def dense_forward(W: Any, b: Any, A_prev: Any, activation: str) -> tuple[np.ndar
     Z, A : ndarrays of shape (n, m)
     """
     check_name(activation, "activation", ACTIVATIONS)
-    dtype = _dtype_of(W)
-    return _core.dense_forward(*_arrays(dtype, W=W, b=b, A_prev=A_prev), activation)
+    W, b, A_prev = _arrays(_dtype_of(W), W=W, b=b, A_prev=A_prev)
+    _check_dense(W, b, A_prev)
+    return _core.dense_forward(W, b, A_prev, activation)
 
 
 def dense_backward(
@@ -117,6 +189,10 @@ def dense_backward(
     check_name(activation, "activation", ACTIVATIONS)
     dtype = _dtype_of(W)
     dA, Z, A, A_prev, W = _arrays(dtype, dA=dA, Z=Z, A=A, A_prev=A_prev, W=W)
+    m_cols = _check_dense(W, None, A_prev)
+    upstream = "dZ" if upstream_is_dz else "dA"
+    for name, arr in ((upstream, dA), ("Z", Z), ("A", A)):
+        _not_transposed(name, arr, (W.shape[0], m_cols), _DENSE_SHAPES)
     if m is not None:
         m = check_positive_int(m, "m")
     return _core.dense_backward(
@@ -131,24 +207,37 @@ def activation(Z: Any, name: str) -> np.ndarray:
 
 
 def activation_derivative(Z: Any, name: str) -> np.ndarray:
-    """g′(Z) element by element, the factor of (11). Not defined for softmax (full Jacobian)."""
+    """g′(Z) element by element, the factor of (11). Not defined for softmax (full Jacobian).
+
+    At the kink z = 0: relu′(0) = 0 and leaky_relu′(0) = 0.2 (the slope).
+    """
     check_name(name, "activation", ACTIVATIONS)
     return _core.activate(*_arrays(_dtype_of(Z), Z=Z), name, True)
 
 
+def _loss_arrays(Y_hat: Any, Y: Any) -> list[np.ndarray]:
+    Y_hat, Y = _arrays(_dtype_of(Y_hat), Y_hat=Y_hat, Y=Y)
+    _not_transposed("Y", Y, Y_hat.shape, "Ŷ and Y are (n_y, m), one column per example")
+    return [Y_hat, Y]
+
+
 def cost(Y_hat: Any, Y: Any, loss: str) -> float:
-    """The cost J = (1/m) Σ_i L(ŷ^(i), y^(i)) for Ŷ and Y of shape (n_y, m)."""
+    """The cost J = (1/m) Σ_i L(ŷ^(i), y^(i)) for Ŷ and Y of shape (n_y, m), without any L2
+    penalty. L sums over the n_y outputs for the cross-entropies and averages over them for
+    mse (the module docstring has each L)."""
     check_name(loss, "loss", LOSSES)
-    return _core.loss_and_gradient(*_arrays(_dtype_of(Y_hat), Y_hat=Y_hat, Y=Y), loss)[0]
+    return _core.loss_and_gradient(*_loss_arrays(Y_hat, Y), loss)[0]
 
 
 def loss_gradient(Y_hat: Any, Y: Any, loss: str) -> np.ndarray:
     """(15) dA^[L]: column i is ∂L(ŷ^(i), y^(i))/∂ŷ^(i), the per-example derivative (8).
 
-    The 1/m of J's mean is applied later, in (12)–(13).
+    That is m·∂J/∂Ŷ, not ∂J/∂Ŷ: the 1/m of J's mean is applied later, once, in (12)–(13)
+    (`dense_backward`). For mse, 2(ŷ − y)/n_y; binary cross-entropy (ŷ − y)/(ŷ(1 − ŷ));
+    categorical −y/ŷ (probabilities clipped as in `cost`).
     """
     check_name(loss, "loss", LOSSES)
-    return _core.loss_and_gradient(*_arrays(_dtype_of(Y_hat), Y_hat=Y_hat, Y=Y), loss)[1]
+    return _core.loss_and_gradient(*_loss_arrays(Y_hat, Y), loss)[1]
 
 
 def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
@@ -176,8 +265,9 @@ def update(param: np.ndarray, grad: Any, learning_rate: float) -> None:
     if not param.flags.writeable:
         raise TypeError(
             "param: expected a writeable numpy array, got a read-only one (not writeable), which "
-            "cannot be updated in place; a layer's W and b are read-only copies: update a copy, "
-            "then assign it back with layer.W = W"
+            "cannot be updated in place. If it is a layer's parameter: layer.W (and layer.b) "
+            "returns a read-only copy, so updating it could not change the layer; to train by "
+            "hand, copy it (W = layer.W.copy()), update the copy, then assign layer.W = W"
         )
     learning_rate = check_positive_float(learning_rate, "learning_rate")
     if isinstance(grad, np.ndarray) and _overlap(param, grad):
@@ -187,7 +277,10 @@ def update(param: np.ndarray, grad: Any, learning_rate: float) -> None:
         )
     grad = as_float_array(grad, "grad", param.dtype.name, param.ndim)
     if grad.shape != param.shape:
-        raise ValueError(f"grad: expected shape {param.shape} (that of param), got {grad.shape}")
+        hint = ": did you pass grad transposed?" if grad.shape == param.shape[::-1] else ""
+        raise ValueError(
+            f"grad: expected shape {param.shape} (that of param), got {grad.shape}{hint}"
+        )
     _core.sgd_step(param, grad, learning_rate)
 
 
@@ -353,6 +446,15 @@ def pool_backward(
 CELLS = ("simple_rnn", "gru", "lstm")
 
 
+def _check_step_x(x: np.ndarray, Wx: np.ndarray) -> None:
+    n_x = Wx.shape[1]
+    if x.shape[0] != n_x and x.shape[1] == n_x:
+        raise ValueError(
+            f"x: expected {n_x} rows (the columns of Wx, n_x), got shape {list(x.shape)}: did "
+            "you pass x transposed? Wx is (g·units, n_x) and x_t (n_x, m), one column per example"
+        )
+
+
 def recurrent_step(
     cell: str,
     x: Any,
@@ -388,6 +490,7 @@ def recurrent_step(
     check_name(cell, "cell", CELLS)
     dtype = _dtype_of(x)
     x, Wx, Wh, bx, bh = _arrays(dtype, x=x, Wx=Wx, Wh=Wh, bx=bx, bh=bh)
+    _check_step_x(x, Wx)
     h_prev = None if h_prev is None else _arrays(dtype, h_prev=h_prev)[0]
     c_prev = None if c_prev is None else _arrays(dtype, c_prev=c_prev)[0]
     return dict(_core.recurrent_step(cell, x, h_prev, c_prev, Wx, Wh, bx, bh, activation))
@@ -429,6 +532,7 @@ def recurrent_step_backward(
     check_name(cell, "cell", CELLS)
     dtype = _dtype_of(x)
     x, Wx, Wh, bx, bh, dh = _arrays(dtype, x=x, Wx=Wx, Wh=Wh, bx=bx, bh=bh, dh=dh)
+    _check_step_x(x, Wx)
     h_prev = None if h_prev is None else _arrays(dtype, h_prev=h_prev)[0]
     c_prev = None if c_prev is None else _arrays(dtype, c_prev=c_prev)[0]
     dc = None if dc is None else _arrays(dtype, dc=dc)[0]
