@@ -19,8 +19,8 @@ cargo fmt --check
 cargo clippy --quiet --all-targets --features python -- -D warnings
 
 step "ruff"
-"$python" -m ruff check python tests benches
-"$python" -m ruff format --check python tests benches
+"$python" -m ruff check python tests benches docs/_ext
+"$python" -m ruff format --check python tests benches docs/_ext
 
 step "stub check: python/deepnet/_core.pyi against the compiled module"
 "$python" -m mypy.stubtest deepnet._core --ignore-missing-stub
@@ -47,6 +47,11 @@ wheel=("$wheel_tmp"/dist/deepnet-*.whl)
     # run from outside the repository, so that `import deepnet` finds the installed wheel
     cd "$wheel_tmp" && python wheel_smoke.py
 )
+
+step "the documentation site: mkdocs build --strict (docstring warnings and broken links fail)"
+docs_tmp="$(mktemp -d)"
+NO_MKDOCS_2_WARNING=1 "$python" -m mkdocs build --strict --quiet --site-dir "$docs_tmp/site"
+rm -rf "$docs_tmp"
 
 step "pytest"
 set +e

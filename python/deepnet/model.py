@@ -607,23 +607,6 @@ class Sequential:
             restoring weights), with ``stop_reason == "converged"``. Checked in Rust, so the
             whole training stays one call.
 
-        Several fits running at once in one process (threads, e.g. a hyperparameter search on
-        joblib's threading backend) share deepnet's threads: while k run, each uses
-        ``get_num_threads() // k`` of them (at least one), so they never oversubscribe the
-        cores; results are identical whatever the thread count.
-
-        Ctrl-C stops training within a fraction of a second, between two mini-batch steps, so
-        the model stays consistent; ``model.history`` then holds the epochs completed (with
-        ``stop_reason == "interrupted"``) and KeyboardInterrupt propagates.
-
-        J of an epoch, ``history.cost[k]``: the mean of the epoch's mini-batch costs J_batch
-        (each as `cost` defines it, L2 penalty included), weighted by batch size, or by the
-        batch's total sample weight when `sample_weight` is given, each taken before its
-        update. With ``batch_size=None`` it is exactly the lecture's J at the parameters the
-        epoch started from; with mini-batches it differs from the lecture's J (over all m, at
-        one set of parameters): it is Keras' running figure, cheap because it costs no extra
-        forward pass.
-
         Returns
         -------
         History
@@ -646,6 +629,25 @@ class Sequential:
             pass any callback (e.g. ``callbacks.Callback()``) to stop at the epoch itself.
             A J or parameter that becomes NaN or inf stops training by itself (``stop_reason
             == "diverged"``); the finite epochs before it are still checked for growth.
+
+        Notes
+        -----
+        Several fits running at once in one process (threads, e.g. a hyperparameter search on
+        joblib's threading backend) share deepnet's threads: while k run, each uses
+        ``get_num_threads() // k`` of them (at least one), so they never oversubscribe the
+        cores; results are identical whatever the thread count.
+
+        Ctrl-C stops training within a fraction of a second, between two mini-batch steps, so
+        the model stays consistent; ``model.history`` then holds the epochs completed (with
+        ``stop_reason == "interrupted"``) and KeyboardInterrupt propagates.
+
+        J of an epoch, ``history.cost[k]``: the mean of the epoch's mini-batch costs J_batch
+        (each as `cost` defines it, L2 penalty included), weighted by batch size, or by the
+        batch's total sample weight when `sample_weight` is given, each taken before its
+        update. With ``batch_size=None`` it is exactly the lecture's J at the parameters the
+        epoch started from; with mini-batches it differs from the lecture's J (over all m, at
+        one set of parameters): it is Keras' running figure, cheap because it costs no extra
+        forward pass.
         """
         from deepnet import callbacks as _callbacks
 
