@@ -72,3 +72,16 @@ def test_bad_options_are_refused():
             dn.Dense(2, use_bias=bad)
         with pytest.raises(TypeError, match="trainable: expected True or False"):
             dn.Dense(2, trainable=bad)
+
+
+def test_the_teaching_helpers_know_a_layer_without_bias(rng):
+    model = _model(dn.Dense(3, activation="tanh", use_bias=False, trainable=False))
+    X, y = rng.random((2, 6)), rng.integers(0, 2, 6)
+    by_hand = dn.per_example_gradients(model, X, y)  # the loop (2)-(8), with b = 0
+    assert [len(pair) for pair in by_hand] == [1, 2]
+    for ours, reference in zip(model.gradients(X, y), by_hand):
+        for a, b in zip(ours, reference):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
+    text = model.explain(X, y, print_fn=lambda s: None)
+    assert "Z[1] = W[1] A[0]   (use_bias=False)" in text and "db[1]" not in text
+    assert "not for layer 1: frozen (trainable=False)" in text

@@ -154,7 +154,15 @@ def _forward(t: _Text, l: int, L: int, layer: Any, cache: Any) -> None:
     kind = layer.kind
     g = _activation(layer)
     yhat = " = Ŷ" if l == L else ""
-    if kind == "dense":
+    if kind == "dense" and "b" not in layer.param_names:
+        W = layer.W.shape
+        t.eq(
+            "(9)",
+            f"Z[{l}] = W[{l}] A[{l - 1}]   (use_bias=False)",
+            f"{_s(W)}·{_s(a_prev)} → {_s(a)}",
+        )
+        t.eq("(10)", f"A[{l}] = {g}(Z[{l}]){yhat}", _s(a))
+    elif kind == "dense":
         W, b = layer.W.shape, layer.b.shape
         t.eq(
             "(9)",
@@ -206,16 +214,16 @@ def _backward(
     if kind in ("dense", "conv1d", "conv2d"):
         if not skip_11:
             t.eq("(11)", f"dZ[{l}] = dA[{l}] * {g}′(Z[{l}])   (element by element)", _s(a))
-        dW, db = grads
+        dW, db = (grads[0], grads[1]) if len(grads) == 2 else (grads[0], None)
         if kind == "dense":
             t.eq(
                 "(12)",
                 f"dW[{l}] = (1/m) dZ[{l}] A[{l - 1}]ᵀ",
                 f"{_s(a)}·{_s(a_prev[::-1])} → {_s(dW.shape)}   {_norm(dW)}",
             )
-            t.eq(
-                "(13)", f"db[{l}] = (1/m) Σ_i dz[{l}](i)", f"{_s(a)} → {_s(db.shape)}   {_norm(db)}"
-            )
+            if db is not None:
+                shapes = f"{_s(a)} → {_s(db.shape)}   {_norm(db)}"
+                t.eq("(13)", f"db[{l}] = (1/m) Σ_i dz[{l}](i)", shapes)
             if first:
                 t.eq("(14)", "not computed for the first layer")
             else:
@@ -282,3 +290,7 @@ def _update(t: _Text, model: Sequential) -> None:
             "(16)–(17)",
             "m = β1 m + (1 − β1) dW;  v = β2 v + (1 − β2) dW²;  W[l] = W[l] − α m̂ / (√v̂ + ε)",
         )
+    frozen = [l for l, layer in enumerate(model.layers, 1) if not getattr(layer, "trainable", True)]
+    if frozen:
+        which = ", ".join(str(l) for l in frozen)
+        t.eq("", f"not for layer {which}: frozen (trainable=False), its W and b stay as they are")

@@ -90,14 +90,24 @@ def per_example_gradients(
 
     Returns
     -------
-    list of (dW, db) in float64, one per layer, aligned with `model.layers` (an empty tuple
-    for a dropout layer, which has no parameters and is the identity outside training)
+    list of (dW, db) in float64, one per layer, aligned with `model.layers` (``(dW,)`` for a
+    layer without bias; an empty tuple for a dropout layer, which has no parameters and is the
+    identity outside training)
     """
     # what the model accepts (integer labels too), with the model's messages
     X, Y = (a.astype(np.float64) for a in model._xy(X, Y))
     # dropout is the identity outside training, as in model.gradients
     dense = [layer for layer in model.layers if layer.param_names]
-    params = [(layer.W.astype(np.float64), layer.b.astype(np.float64)) for layer in dense]
+    # a layer without bias (use_bias=False) adds b = 0 and has no db to return
+    params = [
+        (
+            layer.W.astype(np.float64),
+            layer.b.astype(np.float64)
+            if "b" in layer.param_names
+            else np.zeros((layer.W.shape[0], 1)),
+        )
+        for layer in dense
+    ]
     acts = [layer.activation for layer in dense]
     grads = [(np.zeros_like(W), np.zeros_like(b)) for W, b in params]
     m = X.shape[1]
@@ -116,6 +126,7 @@ def per_example_gradients(
                 da = params[l][0].T @ dz  # (7), not for the first layer
     # the L2 penalty (λ/2)‖W‖² adds λ W to (12); it does not depend on the examples
     per_dense = iter(
-        (dW / m + layer.l2 * W, db / m) for (dW, db), (W, _), layer in zip(grads, params, dense)
+        (dW / m + layer.l2 * W, db / m) if "b" in layer.param_names else (dW / m + layer.l2 * W,)
+        for (dW, db), (W, _), layer in zip(grads, params, dense)
     )
     return [next(per_dense) if layer.param_names else () for layer in model.layers]
