@@ -287,6 +287,16 @@ fn f64_of<F: Float>(v: F) -> f64 {
     v.to_f64().unwrap_or(f64::NAN)
 }
 
+/// w_i, or 1 without weights.
+pub(crate) fn weight_of<F: Float>(w: Option<ArrayView1<F>>, i: usize) -> f64 {
+    w.map_or(1.0, |w| f64_of(w[i]))
+}
+
+/// Σ w_i over `m` columns (m without weights).
+pub(crate) fn total_weight<F: Float>(w: Option<ArrayView1<F>>, m: usize) -> f64 {
+    w.map_or(m as f64, |w| w.iter().map(|&v| f64_of(v)).sum())
+}
+
 /// Σ_i w_i loss(a_i, y_i) / Σ_i w_i over the columns i (w_i = 1 without weights). Columns of
 /// weight 0 are skipped, so they add nothing even where their loss is infinite; 0 when the
 /// weights sum to 0.
@@ -298,7 +308,7 @@ fn weighted_mean<F: Float>(
 ) -> f64 {
     let (mut total, mut weight) = (0.0f64, 0.0f64);
     for (i, (a, y)) in a.columns().into_iter().zip(y.columns()).enumerate() {
-        let wi = w.map_or(1.0, |w| f64_of(w[i]));
+        let wi = weight_of(w, i);
         if wi != 0.0 {
             total += wi * loss(i, a, y);
             weight += wi;
@@ -316,7 +326,7 @@ fn weighted_mean<F: Float>(
 /// gradient of [`Loss::weighted_cost`]. Unit weights leave delta unchanged (the factor is 1
 /// exactly).
 pub fn weight_columns<F: Float>(mut delta: ArrayViewMut2<F>, w: ArrayView1<F>) {
-    let total: f64 = w.iter().map(|&v| f64_of(v)).sum();
+    let total = total_weight(Some(w), w.len());
     if total == 0.0 {
         delta.fill(F::zero());
         return;

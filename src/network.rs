@@ -13,7 +13,7 @@ use crate::layers::{LayerPlan, LayerSpec};
 use crate::limits::{
     check_extent, elements, try_zeros, MAX_LAYERS, MAX_PARAMS, MAX_TENSOR_ELEMENTS,
 };
-use crate::loss::{weight_columns, Loss};
+use crate::loss::{total_weight, weight_columns, weight_of, Loss};
 use crate::matmul::in_pool;
 use crate::optimizers::Optimizer;
 use crate::rng::RngState;
@@ -593,18 +593,6 @@ impl<F: Float> Network<F> {
             Ok(cost)
         })
     }
-}
-
-/// w_i, or 1 without weights.
-pub(crate) fn weight_of<F: Float>(w: Option<ArrayView1<F>>, i: usize) -> f64 {
-    w.map_or(1.0, |w| w[i].to_f64().unwrap_or(f64::NAN))
-}
-
-/// Σ w_i over `m` columns (m without weights).
-pub(crate) fn total_weight<F: Float>(w: Option<ArrayView1<F>>, m: usize) -> f64 {
-    w.map_or(m as f64, |w| {
-        w.iter().map(|v| v.to_f64().unwrap_or(f64::NAN)).sum()
-    })
 }
 
 /// Sample weights: one per example, finite, non-negative, not all zero.

@@ -11,8 +11,9 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{CoreError, Result};
+use crate::loss::total_weight;
 use crate::matmul::in_pool;
-use crate::network::{check_weights, total_weight, Network};
+use crate::network::{check_weights, Network};
 use crate::scalar::Float;
 
 /// What one training step reports.

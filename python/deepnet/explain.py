@@ -154,29 +154,19 @@ def _forward(t: _Text, l: int, L: int, layer: Any, cache: Any) -> None:
     kind = layer.kind
     g = _activation(layer)
     yhat = " = Ŷ" if l == L else ""
-    if kind == "dense" and "b" not in layer.param_names:
-        W = layer.W.shape
-        t.eq(
-            "(9)",
-            f"Z[{l}] = W[{l}] A[{l - 1}]   (use_bias=False)",
-            f"{_s(W)}·{_s(a_prev)} → {_s(a)}",
-        )
-        t.eq("(10)", f"A[{l}] = {g}(Z[{l}]){yhat}", _s(a))
-    elif kind == "dense":
-        W, b = layer.W.shape, layer.b.shape
-        t.eq(
-            "(9)",
-            f"Z[{l}] = W[{l}] A[{l - 1}] + b[{l}]",
-            f"{_s(W)}·{_s(a_prev)} + {_s(b)} → {_s(a)}",
-        )
-        t.eq("(10)", f"A[{l}] = {g}(Z[{l}]){yhat}", _s(a))
-    elif kind in ("conv1d", "conv2d"):
-        W, b = layer.W.shape, layer.b.shape
-        t.eq(
-            "(9)",
-            f"Z[{l}] = W[{l}] ∗ A[{l - 1}] + b[{l}]   (convolution: (9) on every window)",
-            f"{_s(W)} ∗ {_s(a_prev)} + {_s(b)} → {_s(a)}",
-        )
+    if kind in ("dense", "conv1d", "conv2d"):
+        W = _s(layer.W.shape)
+        conv = kind != "dense"
+        product = f"W[{l}] ∗ A[{l - 1}]" if conv else f"W[{l}] A[{l - 1}]"
+        shapes = f"{W} ∗ {_s(a_prev)}" if conv else f"{W}·{_s(a_prev)}"
+        if "b" in layer.param_names:
+            product += f" + b[{l}]"
+            shapes += f" + {_s(layer.b.shape)}"
+        else:
+            product += "   (use_bias=False)"
+        if conv:
+            product += "   (convolution: (9) on every window)"
+        t.eq("(9)", f"Z[{l}] = {product}", f"{shapes} → {_s(a)}")
         t.eq("(10)", f"A[{l}] = {g}(Z[{l}]){yhat}", _s(a))
     elif kind in _POOL:
         t.eq("", f"A[{l}] = {_POOL[kind]}(A[{l - 1}])", f"{_s(a_prev)} → {_s(a)}")

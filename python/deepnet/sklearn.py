@@ -40,6 +40,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from deepnet import optimizers as _optimizers
+from deepnet._validation import check_positive_int
 from deepnet.callbacks import EarlyStopping
 from deepnet.history import History
 from deepnet.layers import Dense, Flatten, Layer
@@ -192,10 +193,10 @@ class _DeepNetEstimator(BaseEstimator):
         for name in ("early_stopping", "shuffle", "warm_start"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise TypeError(f"{name}: expected True or False, got {getattr(self, name)!r}")
-        _check_int(self.epochs, "epochs")
-        _check_int(self.n_iter_no_change, "n_iter_no_change")
+        check_positive_int(self.epochs, "epochs")
+        check_positive_int(self.n_iter_no_change, "n_iter_no_change")
         if self.batch_size is not None:
-            _check_int(self.batch_size, "batch_size")
+            check_positive_int(self.batch_size, "batch_size")
         tol = self.tol
         if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not tol >= 0:
             raise ValueError(f"tol: expected a number >= 0, got {tol!r}")
@@ -817,11 +818,3 @@ class DeepNetRegressor(RegressorMixin, _DeepNetEstimator):
 
 def _fitted(estimator: Any) -> bool:
     return hasattr(estimator, "n_iter_")
-
-
-def _check_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name}: expected a positive integer, got {value!r}")
-    if value <= 0:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    return int(value)
