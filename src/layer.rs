@@ -8,11 +8,14 @@
 //! their shapes. Each layer owns its workspaces (Z, A, dZ, dA^[l-1]) and reuses them from
 //! step to step.
 
+use std::sync::Arc;
+
 use ndarray::{ArrayViewD, ArrayViewMutD};
 use rand_chacha::ChaCha8Rng;
 
 use crate::activation::Activation;
 use crate::error::{CoreError, Result};
+use crate::layers::python::Host;
 use crate::limits::elements;
 use crate::rng::RngState;
 use crate::scalar::Float;
@@ -38,8 +41,8 @@ pub trait Layer<F: Float>: Send + Sync {
     /// Shape of one example's output (without the m axis), e.g. `[n^[l]]`.
     fn output_shape(&self) -> &[usize];
     /// Names of the parameters in the order of [`Layer::params`] (`["W", "b"]`).
-    fn param_names(&self) -> &'static [&'static str] {
-        &[]
+    fn param_names(&self) -> Vec<&str> {
+        Vec::new()
     }
     /// The parameters, in the lecture's shapes.
     fn params(&self) -> Vec<ArrayViewD<'_, F>> {
@@ -109,6 +112,17 @@ pub trait Layer<F: Float>: Send + Sync {
     /// Number of trainable scalars.
     fn n_params(&self) -> usize {
         self.params().iter().map(|p| p.len()).sum()
+    }
+    /// Gives a layer written in Python the object that computes it (an error for the others).
+    fn attach_host(&mut self, _host: Arc<dyn Host<F>>) -> Result<()> {
+        Err(CoreError::Type(format!(
+            "a {} layer is compiled, not written in Python",
+            self.kind()
+        )))
+    }
+    /// The registered class name of a layer written in Python (None for the others).
+    fn python_kind(&self) -> Option<&str> {
+        None
     }
 }
 

@@ -153,6 +153,22 @@ impl<F: Float> Network<F> {
         self.shuffle_rng.set_stream(1);
     }
 
+    /// Gives layer `l` (0-based), a layer written in Python, the object that computes it.
+    pub fn attach_host(
+        &mut self,
+        l: usize,
+        host: std::sync::Arc<dyn crate::layers::Host<F>>,
+    ) -> Result<()> {
+        let n = self.layers.len();
+        self.layers
+            .get_mut(l)
+            .ok_or_else(|| {
+                CoreError::Value(format!("layer index {l} out of range for {n} layers"))
+            })?
+            .attach_host(host)
+            .map_err(|e| in_layer(l, e))
+    }
+
     pub fn layers(&self) -> &[Box<dyn Layer<F>>] {
         &self.layers
     }

@@ -68,7 +68,8 @@ class _Text:
 
 
 def _activation(layer: Any) -> str | None:
-    return getattr(layer, "activation", None)
+    # a layer written in Python has no g known to deepnet, whatever its attributes
+    return None if layer._python else getattr(layer, "activation", None)
 
 
 def explain(
@@ -154,7 +155,13 @@ def _forward(t: _Text, l: int, L: int, layer: Any, cache: Any) -> None:
     kind = layer.kind
     g = _activation(layer)
     yhat = " = Ŷ" if l == L else ""
-    if kind in ("dense", "conv1d", "conv2d"):
+    if layer._python:
+        t.eq(
+            "",
+            f"A[{l}] = {type(layer).__name__}.forward(A[{l - 1}]){yhat}   (written in Python)",
+            f"{_s(a_prev)} → {_s(a)}",
+        )
+    elif kind in ("dense", "conv1d", "conv2d"):
         W = _s(layer.W.shape)
         conv = kind != "dense"
         product = f"W[{l}] ∗ A[{l - 1}]" if conv else f"W[{l}] A[{l - 1}]"
@@ -201,7 +208,16 @@ def _backward(
     a_prev, a = cache.A[l - 1].shape, cache.A[l].shape
     first = l == 1
     g = _activation(layer)
-    if kind in ("dense", "conv1d", "conv2d"):
+    if layer._python:
+        names = "".join(f", d{name}[{l}]" for name in layer.param_names)
+        t.eq(
+            "",
+            f"dA[{l - 1}]{names} = {type(layer).__name__}.backward(dA[{l}], A[{l - 1}])",
+            f"{_s(a)} → {_s(a_prev)}" + ("   (dA[0] unused)" if first else ""),
+        )
+        for name, grad in zip(layer.param_names, grads):
+            t.eq("(12)–(13)", f"d{name}[{l}]", f"→ {_s(grad.shape)}   {_norm(grad)}")
+    elif kind in ("dense", "conv1d", "conv2d"):
         if not skip_11:
             t.eq("(11)", f"dZ[{l}] = dA[{l}] * {g}′(Z[{l}])   (element by element)", _s(a))
         dW, db = (grads[0], grads[1]) if len(grads) == 2 else (grads[0], None)

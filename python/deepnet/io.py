@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from deepnet import _core
+from deepnet.layers.base import python_layer_class
 
 FORMAT = "deepnet"
 FORMAT_VERSION = "2"  # read (with version 1) by src/model_file.rs, which validates every file
@@ -41,6 +42,11 @@ def to_bytes(model: Any) -> bytes:
             "cannot save a model that is not built yet (n_x unknown): give n_x or call fit first"
         )
     net = model._net
+    for layer in model.layers:
+        # a layer written in Python is found again by its registered name: it must be its own
+        # (ValueError if two classes share its name)
+        if layer._python and python_layer_class(layer.kind) is not type(layer):
+            raise ValueError(f"cannot save {layer!r}: its class is not the one registered")
     tensors: list[tuple[str, np.ndarray]] = []
     for l, layer in enumerate(model.layers):
         for i, name in enumerate(layer.param_names):

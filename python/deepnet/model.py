@@ -24,6 +24,7 @@ from deepnet._validation import (
 )
 from deepnet.history import History
 from deepnet.layers import Layer, layer_from_spec
+from deepnet.layers.base import python_layer_class
 
 LOSSES: tuple[str, ...] = tuple(_core.LOSSES)
 
@@ -154,9 +155,53 @@ class Sequential:
         return self._net is not None
 
     def _build(self, input_shape: tuple[int, ...]) -> None:
-        specs = json.dumps([layer.spec() for layer in self.layers])
-        self._net = _core.Network(specs, list(input_shape), self.loss, self.dtype, self.seed)
+        python = [l for l, layer in enumerate(self.layers) if layer._python]
+        if not python:
+            specs = [layer.spec() for layer in self.layers]
+        else:
+            # a layer written in Python is built (its build and compute_output_shape) over the
+            # output shape of the layer before it, which Rust computes for a compiled one
+            specs, shape = [], tuple(input_shape)
+            for l, layer in enumerate(self.layers):
+                if layer._python:
+                    spec = layer._python_spec(shape, np.random.default_rng([self.seed, l]))
+                    shape = tuple(spec["output_shape"])
+                else:
+                    spec = layer.spec()
+                    shape = tuple(_core.layer_output_shape(json.dumps(spec), list(shape)))
+                specs.append(spec)
+        net = _core.Network(json.dumps(specs), list(input_shape), self.loss, self.dtype, self.seed)
+        for l in python:
+            layer = self.layers[l]
+            net.attach_layer(l, layer)
+            for i, value in enumerate((layer._pending or {}).values()):
+                name = layer.param_names[i]
+                net.set_param(
+                    l, i, as_float_array(value, f"{name} of layer {l + 1}", self.dtype, value.ndim)
+                )
+            object.__setattr__(layer, "_pending", None)
+        self._net = net
         self.input_shape = input_shape
+
+    def _attach_python_layers(self, specs: list[dict[str, Any]]) -> None:
+        """After loading: builds each layer written in Python over the shapes its file spec
+        records (so the attributes its build sets exist), checks it declares the parameters
+        the file holds, and gives it to the network (the file's values stay)."""
+        for l, (layer, spec) in enumerate(zip(self.layers, specs)):
+            if not layer._python:
+                continue
+            ours = layer._python_spec(
+                tuple(spec["input_shape"]), np.random.default_rng([self.seed, l])
+            )
+            object.__setattr__(layer, "_pending", None)
+            for key in ("output_shape", "params"):
+                if ours[key] != spec[key]:
+                    raise ValueError(
+                        f"layer {l + 1} ({type(layer).__name__}, written in Python): the file "
+                        f"has {key} {spec[key]}, the class now declares {ours[key]}: its "
+                        "build or compute_output_shape changed since the model was saved"
+                    )
+            self._net.attach_layer(l, layer)
 
     @property
     def n_x(self) -> int | None:
@@ -418,7 +463,10 @@ class Sequential:
         if not self.built:  # nothing trained yet: the declaration is the whole model
             layers = [(type(layer), _layer_config(layer)) for layer in self.layers]
             return (_unbuilt, (layers, self.loss, self.seed, self.dtype))
-        return (from_bytes, (_io.to_bytes(self),))
+        # the classes of the layers written in Python travel by reference (module and name),
+        # so unpickling imports them before the bytes are read
+        classes = tuple({type(layer) for layer in self.layers if layer._python})
+        return (from_bytes, (_io.to_bytes(self), *((classes,) if classes else ())))
 
     def to_bytes(self) -> bytes:
         """The model file's bytes (what `save` writes)."""
@@ -429,11 +477,16 @@ class Sequential:
         """The model whose file bytes `data` are (what `to_bytes` gives); ValueError naming the
         field for any invalid file."""
         net, arch = _io.decode(data)
+        python_specs = [s for s in arch["layers"] if s["type"] == "python"]
+        for spec in python_specs:
+            python_layer_class(spec["kind"])  # defined, and only once (else a clear error)
         try:
             layers = [layer_from_spec(spec) for spec in arch["layers"]]
             model = cls._from_network(
                 layers, net, tuple(arch["input_shape"]), arch["loss"], arch["seed"], arch["dtype"]
             )
+            if python_specs:
+                model._attach_python_layers(arch["layers"])
             if arch["optimizer"] is not None:
                 model.optimizer = _optimizers.from_config(arch["optimizer"])
         except (ValueError, TypeError) as err:
@@ -753,7 +806,7 @@ class Sequential:
         # Rust; with it, one call per epoch. (A call takes at most 2**62 epochs, so any int
         # is a valid limit.)
         chunk = 1 if (val is not None or reporters or user_callbacks) else min(epochs, 2**62)
-        has_penalty = any(getattr(layer, "l2", 0.0) for layer in self.layers)
+        has_penalty = any(getattr(layer, "l2", 0.0) for layer in self.layers if not layer._python)
         self.stop_training, self.stop_reason = False, None
         epochs_before = self._net.optimizer_counters[1]
         done, previous = 0, None
@@ -924,8 +977,8 @@ class Sequential:
             rows.append(("0 (X)", "input", _shape_text(self.input_shape), "", "", ""))
         total = frozen = 0
         for l, layer in enumerate(self.layers, start=1):
-            act = getattr(layer, "activation", "")
-            if getattr(layer, "l2", 0.0):
+            act = "" if layer._python else getattr(layer, "activation", "")
+            if not layer._python and getattr(layer, "l2", 0.0):
                 act += f", l2={layer.l2:g}"
             if self.built:
                 info = self._net.layer_info(l - 1)
@@ -1007,8 +1060,9 @@ def _growth_message(opt: Any, history: History, k: int) -> str:
     )
 
 
-def from_bytes(data: bytes) -> Sequential:
-    """A model from its file's bytes (how models unpickle); see `Sequential.from_bytes`."""
+def from_bytes(data: bytes, classes: tuple[type, ...] = ()) -> Sequential:
+    """A model from its file's bytes (how models unpickle); see `Sequential.from_bytes`.
+    `classes` are the model's layers written in Python: unpickling them imported them."""
     return Sequential.from_bytes(data)
 
 
@@ -1052,18 +1106,30 @@ def _describe(layer: Layer) -> str:
         return f"dropout({layer.rate})"  # type: ignore[attr-defined]
     if layer.kind == "bidirectional":
         return f"bidirectional({layer.layer.kind})"  # type: ignore[attr-defined]
+    kind = f"{layer.kind} (Python)" if layer._python else layer.kind
     if not getattr(layer, "trainable", True):
-        return f"{layer.kind} (frozen)"
-    return layer.kind
+        return f"{kind} (frozen)"
+    return kind
 
 
 def _unbuilt(
     layers: list[tuple[type, dict[str, Any]]], loss: str, seed: int, dtype: str
 ) -> Sequential:
-    return Sequential([cls(**config) for cls, config in layers], loss=loss, seed=seed, dtype=dtype)
+    built = []
+    for cls, config in layers:
+        config = dict(config)
+        frozen = config.pop("__trainable__", True) is False  # a layer written in Python
+        layer = cls.from_config(config)
+        if frozen:
+            layer.trainable = False
+        built.append(layer)
+    return Sequential(built, loss=loss, seed=seed, dtype=dtype)
 
 
 def _layer_config(layer: Layer) -> dict[str, Any]:
+    if layer._python:
+        config = layer._config()
+        return config if layer.trainable else {**config, "__trainable__": False}
     spec = dict(layer.spec())
     spec.pop("type")
     return spec

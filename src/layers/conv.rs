@@ -205,8 +205,8 @@ impl<F: Float> Layer<F> for Conv<F> {
         &self.output_shape
     }
 
-    fn param_names(&self) -> &'static [&'static str] {
-        &["W", "b"]
+    fn param_names(&self) -> Vec<&str> {
+        vec!["W", "b"]
     }
 
     fn params(&self) -> Vec<ArrayViewD<'_, F>> {
@@ -984,7 +984,7 @@ mod tests {
         assert_eq!(plan.output_shape, vec![8, 5, 6]);
         assert_eq!(
             plan.params,
-            vec![("W", vec![8, 3, 3, 5]), ("b", vec![8, 1])]
+            vec![("W".into(), vec![8, 3, 3, 5]), ("b".into(), vec![8, 1])]
         );
         assert_eq!(specs[1].plan(&[2, 9]).unwrap().params[0].1, vec![4, 2, 3]);
     }

@@ -153,9 +153,9 @@ impl LayerConfig for DenseConfig {
         };
         check_extent("the number of inputs", n_prev)?;
         elements("W", &[units, n_prev], MAX_TENSOR_ELEMENTS)?;
-        let mut params = vec![("W", vec![units, n_prev])];
+        let mut params = vec![("W".to_string(), vec![units, n_prev])];
         if use_bias {
-            params.push(("b", vec![units, 1]));
+            params.push(("b".to_string(), vec![units, 1]));
         }
         Ok(LayerPlan {
             output_shape: vec![units],
@@ -285,11 +285,11 @@ impl<F: Float> Layer<F> for Dense<F> {
         &self.output_shape
     }
 
-    fn param_names(&self) -> &'static [&'static str] {
+    fn param_names(&self) -> Vec<&str> {
         if self.use_bias {
-            &["W", "b"]
+            vec!["W", "b"]
         } else {
-            &["W"]
+            vec!["W"]
         }
     }
 
@@ -608,7 +608,7 @@ mod tests {
     fn without_bias_z_is_w_a_and_b_is_no_parameter() {
         let mut net = two_layers(hidden(false, true));
         let layer = &net.layers()[0];
-        assert_eq!(layer.param_names(), &["W"]);
+        assert_eq!(layer.param_names(), ["W"]);
         assert_eq!(layer.params().len(), 1);
         assert_eq!(net.param_shapes()[0], vec![3, 2]);
         assert!(net.layers_mut()[0]

@@ -14,6 +14,7 @@ pub mod dropout;
 pub mod flatten;
 pub mod l2;
 pub mod pooling;
+pub mod python;
 pub mod recurrent;
 
 pub use conv::{Conv, Conv1DConfig, Conv2DConfig, ConvConfig, ConvGeometry, Size2};
@@ -25,6 +26,7 @@ pub use pooling::{
     GlobalAveragePooling2DConfig, GlobalMaxPooling1DConfig, GlobalMaxPooling2DConfig,
     MaxPooling1DConfig, MaxPooling2DConfig, Pooling,
 };
+pub use python::{Host, PythonLayer, PythonLayerConfig};
 pub use recurrent::{
     Bidirectional, BidirectionalConfig, GruConfig, LstmConfig, Recurrent, RecurrentSpec,
     SimpleRnnConfig,
@@ -46,7 +48,7 @@ pub struct LayerPlan {
     /// Shape of one example's output (without the m axis).
     pub output_shape: Vec<usize>,
     /// Each parameter's name and shape, in the layer's order.
-    pub params: Vec<(&'static str, Vec<usize>)>,
+    pub params: Vec<(String, Vec<usize>)>,
 }
 
 impl LayerPlan {
@@ -174,6 +176,7 @@ registry! {
     "gru" => Gru(GruConfig),
     "lstm" => Lstm(LstmConfig),
     "bidirectional" => Bidirectional(BidirectionalConfig),
+    "python" => Python(PythonLayerConfig),
 }
 
 impl LayerSpec {

@@ -27,7 +27,7 @@ fn built<F: Float + Element>(
         .map_err(|e| PyValueError::new_err(format!("layer spec: {e}")))?;
     let input_shape = &a_prev_shape[..a_prev_shape.len().saturating_sub(1)];
     let mut layer = spec.build::<F>(input_shape)?;
-    let names = layer.param_names();
+    let names: Vec<String> = layer.param_names().iter().map(|n| n.to_string()).collect();
     if params.len() != names.len() {
         return Err(PyValueError::new_err(format!(
             "a {} layer has the parameters {names:?}, got {} arrays",
@@ -36,7 +36,7 @@ fn built<F: Float + Element>(
         )));
     }
     for (i, (p, name)) in params.iter().zip(names).enumerate() {
-        let p = readonly::<F, ndarray::IxDyn>(p, name)?;
+        let p = readonly::<F, ndarray::IxDyn>(p, &name)?;
         layer.set_param(i, p.as_array())?;
     }
     Ok(layer)

@@ -11,6 +11,7 @@ mod layer_ops;
 mod network;
 mod ops;
 mod optimizer;
+mod python_layer;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -118,6 +119,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(layer_ops::layer_backward, m)?)?;
     m.add_function(wrap_pyfunction!(layer_ops::recurrent_step, m)?)?;
     m.add_function(wrap_pyfunction!(layer_ops::recurrent_step_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(python_layer::layer_output_shape, m)?)?;
+    m.add("LAYER_KINDS", crate::layers::LayerSpec::KINDS.to_vec())?;
     m.add(
         "ACTIVATIONS",
         Activation::ALL.iter().map(|a| a.name()).collect::<Vec<_>>(),

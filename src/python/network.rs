@@ -11,8 +11,8 @@
 //! Failures: every kernel runs under `catch_unwind`; a panic (a bug) becomes a `RuntimeError`,
 //! and `fit` then rolls the network back to the checkpoint taken when the call began.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Mutex, MutexGuard, TryLockError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
 use numpy::{Element, IntoPyArray, PyArray};
@@ -21,6 +21,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use super::optimizer::{optimizer_state, parse_config, set_optimizer, set_optimizer_state};
+use super::python_layer::{running_here, PyHost};
 use super::{guarded, panicked, readonly};
 use crate::error::CoreError;
 use crate::io::TensorElement;
@@ -30,6 +31,9 @@ use crate::model_file::{DType, ModelFile};
 use crate::network::{FitOptions, FitReport, Network, Patience, StopReason, INTERRUPT_POLL};
 use crate::rng::RngState;
 use crate::scalar::Float;
+
+/// Each network's id, for [`running_here`].
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 /// The message of a call that finds the network training in another thread.
 const TRAINING: &str = "the model is training in another thread (fit is running): wait for \
@@ -58,16 +62,28 @@ pub struct PyNetwork {
     loss: Loss,
     n_layers: usize,
     n_params: usize,
+    /// Tells this network's Python layers from other networks' (see [`running_here`]).
+    id: u64,
+    /// The hosts of the layers written in Python, to collect the exceptions they raise.
+    hosts: Mutex<Vec<Arc<PyHost>>>,
 }
+
+/// The message of a call into a network from one of its own Python layers.
+const REENTRANT: &str = "a layer written in Python cannot call its own model (predict, fit, \
+                         another layer's weights) while the model runs it: use the arrays \
+                         forward and backward receive (self.W inside them is the current W)";
 
 /// Runs `$body` with `$net` bound to the locked network, whatever its float type.
 macro_rules! with_net {
     ($self:expr, $py:expr, $net:ident => $body:expr) => {{
-        let mut guard = $self.lock($py)?;
-        match &mut guard.net {
-            Inner::F32($net) => $body,
-            Inner::F64($net) => $body,
-        }
+        let result = {
+            let mut guard = $self.lock($py)?;
+            match &mut guard.net {
+                Inner::F32($net) => $body,
+                Inner::F64($net) => $body,
+            }
+        };
+        $self.rethrow(result)
     }};
 }
 
@@ -87,7 +103,21 @@ impl PyNetwork {
             loss,
             n_layers,
             n_params,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            hosts: Mutex::new(Vec::new()),
         }
+    }
+
+    /// A failed call's error, or the exception a Python layer raised during it (which caused
+    /// the failure), as that layer raised it.
+    fn rethrow<T>(&self, result: PyResult<T>) -> PyResult<T> {
+        result.map_err(|err| {
+            let hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+            hosts
+                .iter()
+                .find_map(|host| host.take_error())
+                .unwrap_or(err)
+        })
     }
 
     /// The lock, or a `RuntimeError` if a `fit` of this network is running.
@@ -99,6 +129,9 @@ impl PyNetwork {
                 // network was rolled back before the panic unwound through the guard
                 Err(TryLockError::Poisoned(p)) => return Ok(p.into_inner()),
                 Err(TryLockError::WouldBlock) => {
+                    if running_here(self.id) {
+                        return Err(PyRuntimeError::new_err(REENTRANT));
+                    }
                     if self.training.load(Ordering::SeqCst) {
                         return Err(PyRuntimeError::new_err(TRAINING));
                     }
@@ -367,6 +400,7 @@ fn layer_info_impl<'py, F: Float>(
     let l = layer_ref(net, layer)?;
     let info = PyDict::new(py);
     info.set_item("type", l.kind())?;
+    info.set_item("python_kind", l.python_kind())?;
     info.set_item("activation", l.output_activation().map(|a| a.name()))?;
     info.set_item("input_shape", l.input_shape().to_vec())?;
     info.set_item("output_shape", l.output_shape().to_vec())?;
@@ -472,6 +506,19 @@ impl PyNetwork {
     /// A dict describing layer `layer` (0-based): type, activation, shapes, parameters.
     fn layer_info<'py>(&self, py: Python<'py>, layer: usize) -> PyResult<Bound<'py, PyDict>> {
         with_net!(self, py, net => layer_info_impl(py, net, layer))
+    }
+
+    /// Gives layer `index` (0-based), a layer written in Python, the object that computes it
+    /// (a `deepnet.Layer` subclass instance, held by weak reference).
+    fn attach_layer(&self, py: Python<'_>, index: usize, layer: &Bound<'_, PyAny>) -> PyResult<()> {
+        let host = Arc::new(PyHost::new(layer, index, self.id)?);
+        with_net!(self, py, net => net
+            .attach_host(index, host.clone())
+            .map_err(PyErr::from))?;
+        let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        hosts.retain(|h| h.index() != index);
+        hosts.push(host);
+        Ok(())
     }
 
     /// A copy of parameter `index` (0 = W, 1 = b) of layer `layer`.
@@ -583,7 +630,7 @@ impl PyNetwork {
             Inner::F64(net) => fit_impl(py, net, x, y, sample_weight, &options),
         };
         self.training.store(false, Ordering::SeqCst);
-        let (report, raised) = outcome?;
+        let (report, raised) = self.rethrow(outcome)?;
         let (costs, penalties, accuracies, stop) = fit_result(&report);
         let patience = report.patience.map(|p| (p.epochs, p.best, p.waited));
         guard.last_fit = Some(report);

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from deepnet._validation import check_extent, check_name, check_nonneg_float
-from deepnet.layers.base import ACTIVATIONS, Layer, check_padding, check_size
+from deepnet.layers.base import ACTIVATIONS, CompiledLayer, check_padding, check_size
 
 
-class _Conv(Layer):
+class _Conv(CompiledLayer):
     dims = 0
     param_names = ("W", "b")
 

@@ -7,10 +7,10 @@ from typing import Any
 import numpy as np
 
 from deepnet._validation import check_extent, check_name, check_nonneg_float
-from deepnet.layers.base import ACTIVATIONS, Layer
+from deepnet.layers.base import ACTIVATIONS, CompiledLayer
 
 
-class Dense(Layer):
+class Dense(CompiledLayer):
     """A fully connected layer of `units` neurons: forward (9)–(10), backward (11)–(14).
 
     Forward: (9) Z = W·A_prev + b, (10) A = g(Z). Backward: (11) dZ = dA ⊙ g′(Z),

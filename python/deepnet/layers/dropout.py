@@ -5,10 +5,10 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
-from deepnet.layers.base import Layer
+from deepnet.layers.base import CompiledLayer
 
 
-class Dropout(Layer):
+class Dropout(CompiledLayer):
     """Inverted dropout: in training, each activation is zeroed with probability `rate` and
     the others scaled by 1/(1 − rate); in predict, cost, evaluate and gradients it passes its
     input unchanged (no copy). Masks come from the model's seed. Works on activations of any

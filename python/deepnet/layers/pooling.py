@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from deepnet.layers.base import Layer, check_size
+from deepnet.layers.base import CompiledLayer, check_size
 
 
-class _Pooling(Layer):
+class _Pooling(CompiledLayer):
     dims = 0
     op = ""
 
@@ -102,7 +102,7 @@ class AveragePooling2D(_Pooling):
     dims = 2
 
 
-class _Global(Layer):
+class _Global(CompiledLayer):
     def __init__(self) -> None:
         super().__init__()
 

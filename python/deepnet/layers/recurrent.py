@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from deepnet._validation import check_extent, check_name, check_nonneg_float
-from deepnet.layers.base import ACTIVATIONS, Layer, layer_from_spec
+from deepnet.layers.base import ACTIVATIONS, CompiledLayer, layer_from_spec
 
 _PARAMS = ("Wx", "Wh", "bx", "bh")
 
 
-class _Recurrent(Layer):
+class _Recurrent(CompiledLayer):
     gates = 1
     param_names = _PARAMS
 
@@ -101,7 +101,7 @@ class LSTM(_Recurrent):
     gates = 4
 
 
-class Bidirectional(Layer):
+class Bidirectional(CompiledLayer):
     """Runs a recurrent layer forward and a copy of it backward in time, and concatenates
     their outputs (forward units first): (2·units, m), or (2·units, time, m) with
     return_sequences, where the backward output at step t is aligned with input step t.

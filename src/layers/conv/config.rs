@@ -279,7 +279,7 @@ impl<S: SpatialSize> LayerConfig for ConvConfig<S> {
         elements("one example's output", &output_shape, MAX_TENSOR_ELEMENTS)?;
         Ok(LayerPlan {
             output_shape,
-            params: vec![("W", w_shape), ("b", vec![self.filters, 1])],
+            params: vec![("W".into(), w_shape), ("b".into(), vec![self.filters, 1])],
         })
     }
 

@@ -92,8 +92,8 @@ impl<F: Float> Layer<F> for Bidirectional<F> {
         &self.output_shape
     }
 
-    fn param_names(&self) -> &'static [&'static str] {
-        Self::PARAM_NAMES
+    fn param_names(&self) -> Vec<&str> {
+        Self::PARAM_NAMES.to_vec()
     }
 
     fn params(&self) -> Vec<ArrayViewD<'_, F>> {

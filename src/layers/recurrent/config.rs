@@ -105,10 +105,10 @@ fn plan_recurrent(
             vec![units]
         },
         params: vec![
-            ("Wx", vec![rows, n_x]),
-            ("Wh", vec![rows, units]),
-            ("bx", vec![rows, 1]),
-            ("bh", vec![rows, 1]),
+            ("Wx".into(), vec![rows, n_x]),
+            ("Wh".into(), vec![rows, units]),
+            ("bx".into(), vec![rows, 1]),
+            ("bh".into(), vec![rows, 1]),
         ],
     })
 }
@@ -262,7 +262,7 @@ impl LayerConfig for BidirectionalConfig {
             .iter()
             .chain(&inner.params)
             .zip(names)
-            .map(|((_, shape), name)| (*name, shape.clone()))
+            .map(|((_, shape), name)| (name.to_string(), shape.clone()))
             .collect();
         Ok(LayerPlan {
             output_shape,
@@ -308,7 +308,7 @@ mod tests {
             let l = spec.build::<f32>(&[2, 7]).unwrap();
             assert_eq!(l.output_shape(), output);
             assert_eq!(l.kind(), spec.kind());
-            let names: Vec<&str> = plan.params.iter().map(|(n, _)| *n).collect();
+            let names: Vec<&str> = plan.params.iter().map(|(n, _)| n.as_str()).collect();
             assert_eq!(names, l.param_names());
             let shapes: Vec<Vec<usize>> = l.params().iter().map(|p| p.shape().to_vec()).collect();
             let planned: Vec<Vec<usize>> = plan.params.iter().map(|(_, s)| s.clone()).collect();
@@ -316,8 +316,8 @@ mod tests {
             assert!(l.output_activation().is_none());
         }
         let plan = specs[4].plan(&[2, 7]).unwrap();
-        assert_eq!(plan.params[0], ("forward_Wx", vec![18, 2]));
-        assert_eq!(plan.params[5], ("backward_Wh", vec![18, 6]));
+        assert_eq!(plan.params[0], ("forward_Wx".into(), vec![18, 2]));
+        assert_eq!(plan.params[5], ("backward_Wh".into(), vec![18, 6]));
     }
 
     #[test]

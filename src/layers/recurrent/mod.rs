@@ -386,8 +386,8 @@ impl<F: Float> Layer<F> for Recurrent<F> {
         &self.output_shape
     }
 
-    fn param_names(&self) -> &'static [&'static str] {
-        &["Wx", "Wh", "bx", "bh"]
+    fn param_names(&self) -> Vec<&str> {
+        vec!["Wx", "Wh", "bx", "bh"]
     }
 
     fn params(&self) -> Vec<ArrayViewD<'_, F>> {

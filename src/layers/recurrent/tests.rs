@@ -232,7 +232,7 @@ fn check_gradients(l: &mut dyn Layer<f64>, x: &Array3<f64>, what: &str) {
         .unwrap();
     let grads: Vec<ArrayD<f64>> = l.grads().iter().map(|g| g.to_owned()).collect();
     let da_prev = l.input_grad(r.view()).to_owned();
-    let names = l.param_names();
+    let names: Vec<String> = l.param_names().iter().map(|n| n.to_string()).collect();
     assert_eq!(grads.len(), names.len());
     for (k, name) in names.iter().enumerate() {
         let p0 = l.params()[k].to_owned();
