@@ -347,6 +347,47 @@ def test_results_are_bit_identical_across_thread_counts():
         np.testing.assert_array_equal(b1, b2)
 
 
+@pytest.mark.parametrize(
+    "sizes, batch, optimizer, dtype",
+    [
+        ((40, 100, 100, 10), 100, "sgd", "float32"),
+        ((40, 100, 100, 10), 37, "adam", "float32"),
+        ((64, 128, 96, 3), None, "momentum", "float64"),
+        ((30, 200, 10), 64, "rmsprop", "float32"),
+    ],
+)
+def test_small_dense_networks_are_bit_identical_with_a_partner_thread(
+    sizes, batch, optimizer, dtype
+):
+    """On two threads a dense network trains with a partner thread (src/partner.rs) that takes
+    half of each product, update and activation pass, split by output columns or rows; on one
+    thread or three, not. All three give the same bits."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(sizes[0], 300))
+    y = rng.integers(0, sizes[-1], 300)
+    before = dn.get_num_threads()
+    runs = []
+    try:
+        for threads in (1, 2, 3):
+            dn.set_num_threads(threads)
+            layers = [dn.Dense(n, activation="relu") for n in sizes[1:-1]]
+            model = dn.Sequential(
+                [*layers, dn.Dense(sizes[-1], activation="softmax")],
+                n_x=sizes[0],
+                loss="categorical_crossentropy",
+                seed=5,
+                dtype=dtype,
+            )
+            history = model.fit(X, y, epochs=3, batch_size=batch, optimizer=optimizer, verbose=0)
+            runs.append((history.cost, model.get_weights()))
+    finally:
+        dn.set_num_threads(before)
+    for costs, weights in runs[1:]:
+        assert costs == runs[0][0]
+        for a, b in zip(weights, runs[0][1]):
+            np.testing.assert_array_equal(a, b)
+
+
 # -- patience: scikit-learn's n_iter_no_change, checked in Rust --------------------------------
 
 
