@@ -15,7 +15,6 @@ pub mod matmul;
 pub mod model_file;
 pub mod network;
 pub mod optimizers;
-pub mod partner;
 pub mod rng;
 pub mod scalar;
 mod schema;

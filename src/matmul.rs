@@ -29,59 +29,8 @@ pub const PARALLEL_MIN_ELEMENTS: usize = 1 << 16;
 
 /// Whether an element-wise pass over `len` elements should use several threads.
 pub fn parallel_elementwise(len: usize) -> bool {
-    // with a partner thread, the pool's other worker stays asleep (see crate::partner)
-    len >= PARALLEL_MIN_ELEMENTS && num_threads() > 1 && crate::partner::can_share().is_none()
+    len >= PARALLEL_MIN_ELEMENTS && num_threads() > 1
 }
-
-/// Whether a product with an output of `rows` × `cols` over `k` terms should have its columns
-/// split between the training thread and its partner (with what rides on them).
-pub fn partner_split(rows: usize, cols: usize, k: usize) -> bool {
-    cols >= 2 * PARALLEL_MIN_SIDE
-        && rows.saturating_mul(cols).saturating_mul(k) >= PARTNER_MIN_MACS
-        && crate::partner::can_share() == Some(true)
-}
-
-/// Element-wise passes over at least this many elements are split in two halves when the
-/// training call has a partner thread.
-pub const PARTNER_MIN_ELEMENTS: usize = 1 << 13;
-
-/// Whether an element-wise pass over `len` elements should be split between the training
-/// thread and its partner.
-pub fn partner_elementwise(len: usize) -> bool {
-    len >= PARTNER_MIN_ELEMENTS && crate::partner::can_share() == Some(true)
-}
-
-/// Two independent products of at least this many multiply–adds each run at the same time
-/// (`rayon::join`) when a second thread is free: dW and dA_prev of a backward pass.
-pub const CONCURRENT_MIN_MACS: usize = 1 << 14;
-
-/// Whether two independent computations of `macs` multiply–adds each should run at the same
-/// time: when the training call's partner thread is idle (see [`crate::partner`]). On the
-/// pool they run one after the other (each split if large): handing a small product to a
-/// sleeping worker was measured slower than computing it.
-pub fn concurrent(macs: usize) -> bool {
-    macs >= CONCURRENT_MIN_MACS && crate::partner::can_share() == Some(true)
-}
-
-/// Runs `a` and `b`, independent, at the same time where a second thread can take one: the
-/// training call's partner, else rayon's threads.
-pub fn join<A: FnOnce() + Send, B: FnOnce() + Send>(a: A, b: B) {
-    match crate::partner::can_share() {
-        Some(true) => crate::partner::join(a, b),
-        Some(false) => {
-            a();
-            b();
-        }
-        None => {
-            rayon::join(a, b);
-        }
-    }
-}
-
-/// With a partner thread (a small dense network on two threads), products are split from
-/// these sizes on: a hand-off to a spinning thread costs far less than waking a pool worker.
-pub const PARTNER_MIN_SPLIT: usize = 32;
-pub const PARTNER_MIN_MACS: usize = 1 << 15;
 
 /// The output's longer side must be at least this long to be split (100×100 products of a
 /// small network were measured slower split in two than whole).
@@ -247,12 +196,10 @@ pub fn gemm<F: Float>(
         return;
     }
     let threads = num_threads();
-    let (min_split, min_macs) = split_thresholds();
-    // with a partner thread, split only what it can take now (never on the partner itself)
-    if crate::partner::can_share().unwrap_or(threads > 1)
+    if threads > 1
         && m.min(n).min(k) >= PARALLEL_MIN_SIDE
-        && m.max(n) >= min_split
-        && m.saturating_mul(n).saturating_mul(k) >= min_macs
+        && m.max(n) >= PARALLEL_MIN_SPLIT
+        && m.saturating_mul(n).saturating_mul(k) >= PARALLEL_MIN_MACS
     {
         split(alpha, a, b, beta, c, threads);
     } else {
@@ -273,7 +220,7 @@ fn split<F: Float>(
     parts: usize,
 ) {
     let (m, n) = c.dim();
-    if parts <= 1 || m.max(n) < split_thresholds().0 {
+    if parts <= 1 || m.max(n) < PARALLEL_MIN_SPLIT {
         return gemm_serial(alpha, a, b, beta, c);
     }
     let left = parts / 2;
@@ -281,7 +228,7 @@ fn split<F: Float>(
         let at = n * left / parts;
         let (c1, c2) = c.split_at(Axis(1), at);
         let (b1, b2) = b.split_at(Axis(1), at);
-        join(
+        rayon::join(
             || split(alpha, a, b1, beta, c1, left),
             || split(alpha, a, b2, beta, c2, parts - left),
         );
@@ -289,20 +236,10 @@ fn split<F: Float>(
         let at = m * left / parts;
         let (c1, c2) = c.split_at(Axis(0), at);
         let (a1, a2) = a.split_at(Axis(0), at);
-        join(
+        rayon::join(
             || split(alpha, a1, b, beta, c1, left),
             || split(alpha, a2, b, beta, c2, parts - left),
         );
-    }
-}
-
-/// (the output's least longer side, the least multiply–adds) of a product split across
-/// threads: lower with a spinning partner thread than with the pool.
-fn split_thresholds() -> (usize, usize) {
-    if crate::partner::available() {
-        (PARTNER_MIN_SPLIT, PARTNER_MIN_MACS)
-    } else {
-        (PARALLEL_MIN_SPLIT, PARALLEL_MIN_MACS)
     }
 }
 

@@ -9,7 +9,7 @@
 use ndarray::{ArrayView, ArrayViewMut, Dimension};
 use rayon::prelude::*;
 
-use crate::matmul::{join, parallel_elementwise, partner_elementwise};
+use crate::matmul::parallel_elementwise;
 use crate::scalar::Float;
 
 /// Runs `f` compiled for AVX2 when the CPU has it (`f` and what it calls inline into an
@@ -58,11 +58,7 @@ pub fn update1<F: Float, D: Dimension>(
             },
         )
     };
-    if partner_elementwise(p.len()) {
-        let mid = p.len() / 2;
-        let ((p1, p2), (g1, g2)) = (p.split_at_mut(mid), g.split_at(mid));
-        join(|| run(p1, g1), || run(p2, g2));
-    } else if parallel_elementwise(p.len()) {
+    if parallel_elementwise(p.len()) {
         p.par_chunks_mut(CHUNK)
             .zip(g.par_chunks(CHUNK))
             .for_each(|(p, g)| run(p, g));
@@ -92,12 +88,7 @@ pub fn update2<F: Float, D: Dimension>(
             },
         )
     };
-    if partner_elementwise(p.len()) {
-        let mid = p.len() / 2;
-        let ((p1, p2), (g1, g2)) = (p.split_at_mut(mid), g.split_at(mid));
-        let (s1, s2) = s.split_at_mut(mid);
-        join(|| run(p1, g1, s1), || run(p2, g2, s2));
-    } else if parallel_elementwise(p.len()) {
+    if parallel_elementwise(p.len()) {
         p.par_chunks_mut(CHUNK)
             .zip(g.par_chunks(CHUNK))
             .zip(s.par_chunks_mut(CHUNK))
@@ -130,12 +121,7 @@ pub fn update3<F: Float, D: Dimension>(
             },
         )
     };
-    if partner_elementwise(p.len()) {
-        let mid = p.len() / 2;
-        let ((p1, p2), (g1, g2)) = (p.split_at_mut(mid), g.split_at(mid));
-        let ((m1, m2), (v1, v2)) = (m.split_at_mut(mid), v.split_at_mut(mid));
-        join(|| run(p1, g1, m1, v1), || run(p2, g2, m2, v2));
-    } else if parallel_elementwise(p.len()) {
+    if parallel_elementwise(p.len()) {
         p.par_chunks_mut(CHUNK)
             .zip(g.par_chunks(CHUNK))
             .zip(m.par_chunks_mut(CHUNK))

@@ -340,16 +340,7 @@ impl<F: Float> Network<F> {
         interrupt: &mut (dyn FnMut() -> bool + Send),
     ) -> Result<FitReport> {
         let _share = crate::matmul::TrainingCall::begin();
-        in_pool(|| {
-            // a network of dense layers on two threads: a partner thread takes half of each
-            // step's parallel work (see crate::partner); every other case uses the pool
-            let dense = self.layers.iter().all(|l| l.kind() == "dense");
-            if dense && crate::matmul::num_threads() == 2 {
-                crate::partner::with_partner(|| self.fit_in_pool(x, y, w, options, interrupt))
-            } else {
-                self.fit_in_pool(x, y, w, options, interrupt)
-            }
-        })
+        in_pool(|| self.fit_in_pool(x, y, w, options, interrupt))
     }
 
     fn fit_in_pool(

@@ -4,7 +4,7 @@
 //! with its parameters and reusable workspaces. `deepnet.ops` calls the same functions, so a
 //! student's hand-written loop runs the code `fit` runs.
 
-use ndarray::{Array2, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD, Axis, Ix2, Zip};
+use ndarray::{Array2, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD, Ix2, Zip};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal, Uniform};
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,7 @@ use crate::layer::{Layer, Upstream, Workspace};
 use crate::layers::l2;
 use crate::layers::{LayerConfig, LayerPlan};
 use crate::limits::{check_extent, elements, MAX_TENSOR_ELEMENTS};
-use crate::matmul::{concurrent, gemm, join, partner_split};
+use crate::matmul::gemm;
 use crate::scalar::Float;
 
 /// (9) Z = W·A_prev + b and (10) A = g(Z), written into `z` and `a`.
@@ -26,7 +26,7 @@ pub fn forward<F: Float>(
     b: ArrayView2<F>,
     a_prev: ArrayView2<F>,
     activation: Activation,
-    z: ArrayViewMut2<F>,
+    mut z: ArrayViewMut2<F>,
     a: ArrayViewMut2<F>,
 ) -> Result<()> {
     let (n, n_prev) = w.dim();
@@ -35,40 +35,9 @@ pub fn forward<F: Float>(
     expect_shape("A_prev", &[n_prev, m], a_prev.shape())?;
     expect_shape("Z", &[n, m], z.shape())?;
     expect_shape("A", &[n, m], a.shape())?;
-    // (9) Z = W A_prev, then + b fused with (10) in one pass over Z. With a partner thread,
-    // each thread runs both on half of Z, the activation riding on the product (one hand-off
-    // for the two): half of the examples (columns) when there are at least as many examples as
-    // neurons, else half of the neurons (rows; each thread then packs only its half of W),
-    // except for softmax, whose columns must stay whole.
-    let part = move |w: ArrayView2<F>,
-                     b: ArrayView2<F>,
-                     a_prev: ArrayView2<F>,
-                     mut z: ArrayViewMut2<F>,
-                     a: ArrayViewMut2<F>| {
-        gemm(F::one(), w, a_prev, F::zero(), z.view_mut());
-        activation.add_bias_forward(z, b, a);
-    };
-    if partner_split(n, m, n_prev) && m >= n {
-        let h = m / 2;
-        let (p1, p2) = a_prev.split_at(Axis(1), h);
-        let (z1, z2) = z.split_at(Axis(1), h);
-        let (a1, a2) = a.split_at(Axis(1), h);
-        join(
-            move || part(w, b, p1, z1, a1),
-            move || part(w, b, p2, z2, a2),
-        );
-    } else if partner_split(m, n, n_prev) && activation != Activation::Softmax {
-        let h = n / 2;
-        let ((w1, w2), (b1, b2)) = (w.split_at(Axis(0), h), b.split_at(Axis(0), h));
-        let (z1, z2) = z.split_at(Axis(0), h);
-        let (a1, a2) = a.split_at(Axis(0), h);
-        join(
-            move || part(w1, b1, a_prev, z1, a1),
-            move || part(w2, b2, a_prev, z2, a2),
-        );
-    } else {
-        part(w, b, a_prev, z, a);
-    }
+    // (9) Z = W A_prev, then + b fused with (10) in one pass over Z.
+    gemm(F::one(), w, a_prev, F::zero(), z.view_mut());
+    activation.add_bias_forward(z, b, a);
     Ok(())
 }
 
@@ -113,28 +82,16 @@ pub fn backward_from_dz_over<F: Float>(
     expect_shape("dW", &[n, n_prev], dw.shape())?;
     expect_shape("db", &[n, 1], db.shape())?;
     let inv_m = F::one() / F::c(m_div as f64);
-    let mut gradients = move || {
-        // (12) dW = (1/m) dZ A_prevᵀ
-        gemm(inv_m, dz, a_prev.t(), F::zero(), dw.view_mut());
-        // (13) db = (1/m) Σ over the columns of dZ, one contiguous row at a time
-        Zip::from(db.column_mut(0))
-            .and(dz.rows())
-            .for_each(|db, row| *db = row.sum() * inv_m);
-    };
-    match da_prev {
-        // (14) dA_prev = Wᵀ dZ, independent of (12)–(13): with a second thread free, at the
-        // same time (each product is the same serial or split computation either way)
-        Some(mut da_prev) => {
-            expect_shape("dA_prev", &[n_prev, m], da_prev.shape())?;
-            let mut input_grad = move || gemm(F::one(), w.t(), dz, F::zero(), da_prev.view_mut());
-            if concurrent(n * n_prev * m) {
-                crate::matmul::join(gradients, input_grad);
-            } else {
-                gradients();
-                input_grad();
-            }
-        }
-        None => gradients(),
+    // (12) dW = (1/m) dZ A_prevᵀ
+    gemm(inv_m, dz, a_prev.t(), F::zero(), dw.view_mut());
+    // (13) db = (1/m) Σ over the columns of dZ, one contiguous row at a time
+    Zip::from(db.column_mut(0))
+        .and(dz.rows())
+        .for_each(|db, row| *db = row.sum() * inv_m);
+    // (14) dA_prev = Wᵀ dZ
+    if let Some(mut da_prev) = da_prev {
+        expect_shape("dA_prev", &[n_prev, m], da_prev.shape())?;
+        gemm(F::one(), w.t(), dz, F::zero(), da_prev.view_mut());
     }
     Ok(())
 }
