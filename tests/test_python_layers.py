@@ -487,6 +487,65 @@ def test_a_network_of_compiled_layers_trains_in_one_rust_call(rng):
     assert model.optimizer is not None
 
 
+def test_copies_keep_the_class_and_helpers_refuse_what_they_do_not_cover(rng):
+    X, y = _data(rng)
+    model = dn.Sequential(
+        [dn.Dense(3, activation="tanh"), Square(), dn.Dense(1)], n_x=3, loss="mse"
+    )
+
+    def redefine():
+        class Square(dn.Layer):  # same name, other module path: both registered
+            kind = "test_square"
+
+            def forward(self, A_prev, training):
+                return A_prev
+
+            def backward(self, dA, A_prev):
+                return dA
+
+    try:
+        redefine()
+        copy = model.copy()  # the very class, not whatever the name now finds
+        assert type(copy.layers[1]) is Square
+        np.testing.assert_array_equal(copy.predict(X), model.predict(X))
+    finally:
+        PYTHON_LAYERS["test_square"] = [Square]
+    with pytest.raises(TypeError, match="layer 2 is written in Python"):
+        dn.per_example_gradients(model, X, y)
+    frozen = ChannelScale()
+    frozen.trainable = False
+    assert frozen.clone().trainable is False
+
+
+def test_add_param_refuses_names_the_layer_already_uses():
+    class Shadowing(dn.Layer):
+        def build(self, input_shape, rng):
+            self.add_param("trainable", np.ones((1,)))
+
+        def forward(self, A_prev, training):
+            return A_prev
+
+        def backward(self, dA, A_prev):
+            return dA
+
+    with pytest.raises(ValueError, match="'trainable' is already an attribute"):
+        dn.Sequential([Shadowing(), dn.Dense(1)], n_x=2, loss="mse")
+
+
+def test_a_file_whose_arguments_break_the_class_is_a_value_error():
+    model = dn.Sequential([HandDense(2), dn.Dense(1)], n_x=3, loss="mse")
+    arch = dn.io.decode(model.to_bytes())[1]
+    assert arch["layers"][0]["config"] == {"units": 2}
+    # the stored arguments edited: units no longer matches the stored shapes
+    data = model.to_bytes().replace(b'{\\"units\\": 2}', b'{\\"units\\": 9}')
+    assert data != model.to_bytes()
+    with pytest.raises(ValueError, match="output_shape"):
+        dn.Sequential.from_bytes(data)
+    data = model.to_bytes().replace(b'{\\"units\\": 2}', b'{\\"unit\\": 2} ')
+    with pytest.raises(ValueError, match="from_config"):
+        dn.Sequential.from_bytes(data)
+
+
 @pytest.mark.filterwarnings("ignore:.*epoch limit")
 def test_sklearn_clones_a_template_with_python_layers(rng):
     pytest.importorskip("sklearn")

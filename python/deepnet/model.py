@@ -190,16 +190,26 @@ class Sequential:
         for l, (layer, spec) in enumerate(zip(self.layers, specs)):
             if not layer._python:
                 continue
-            ours = layer._python_spec(
-                tuple(spec["input_shape"]), np.random.default_rng([self.seed, l])
-            )
+            name = f"layer {l + 1} ({type(layer).__name__}, written in Python)"
+            shape = tuple(spec["input_shape"])
+            try:
+                # the output shape first: build may allocate what the stored arguments say
+                out = list(layer.compute_output_shape(shape))
+                if out != spec["output_shape"]:
+                    raise ValueError(
+                        f"the file has output_shape {spec['output_shape']}, the class now "
+                        f"gives {out}"
+                    )
+                ours = layer._python_spec(shape, np.random.default_rng([self.seed, l]))
+            except Exception as err:  # the class's own code, on arguments read from a file
+                raise ValueError(f"{name}: {type(err).__name__}: {err}") from None
             object.__setattr__(layer, "_pending", None)
             for key in ("output_shape", "params"):
                 if ours[key] != spec[key]:
                     raise ValueError(
-                        f"layer {l + 1} ({type(layer).__name__}, written in Python): the file "
-                        f"has {key} {spec[key]}, the class now declares {ours[key]}: its "
-                        "build or compute_output_shape changed since the model was saved"
+                        f"{name}: the file has {key} {spec[key]}, the class now declares "
+                        f"{ours[key]}: its build or compute_output_shape changed since the "
+                        "model was saved"
                     )
             self._net.attach_layer(l, layer)
 
@@ -1031,7 +1041,7 @@ class Sequential:
 
     def copy(self, dtype: str | None = None) -> Sequential:
         """A new model with the same layers and parameters, optionally in another dtype."""
-        layers = [layer_from_spec(layer.spec()) for layer in self.layers]
+        layers = [layer.clone() for layer in self.layers]
         clone = Sequential(
             layers,
             input_shape=self.input_shape,

@@ -94,6 +94,12 @@ def per_example_gradients(
     layer without bias; an empty tuple for a dropout layer, which has no parameters and is the
     identity outside training)
     """
+    python = [l for l, layer in enumerate(model.layers, 1) if layer._python]
+    if python:
+        raise TypeError(
+            f"per_example_gradients follows dense and dropout layers; layer {python[0]} is "
+            "written in Python (check it with gradient_check instead)"
+        )
     # what the model accepts (integer labels too), with the model's messages
     X, Y = (a.astype(np.float64) for a in model._xy(X, Y))
     # dropout is the identity outside training, as in model.gradients

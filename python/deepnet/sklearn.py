@@ -233,7 +233,7 @@ class _DeepNetEstimator(BaseEstimator):
         for i, layer in enumerate(template):
             if not isinstance(layer, Layer):
                 raise TypeError(f"layers[{i}]: expected a deepnet layer, got {layer!r}")
-        return [type(layer).from_config(layer.get_config()) for layer in template]
+        return [layer.clone() for layer in template]
 
     def _example_shape(self, n_features: int) -> tuple[int, ...]:
         if self.input_shape is None:

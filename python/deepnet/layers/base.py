@@ -70,7 +70,14 @@ def layer_from_spec(spec: dict[str, Any]) -> Layer:
 
 
 def _python_layer_from_spec(spec: dict[str, Any]) -> Layer:
-    layer = python_layer_class(spec.get("kind")).from_config(dict(spec.get("config") or {}))
+    cls = python_layer_class(spec.get("kind"))
+    config = dict(spec.get("config") or {})
+    try:
+        layer = cls.from_config(config)
+    except Exception as err:  # the class's own code, on arguments read from a file
+        raise ValueError(
+            f"{cls.__name__}.from_config({config!r}) failed: {type(err).__name__}: {err}"
+        ) from None
     if spec.get("trainable") is False:
         layer.trainable = False
     return layer
@@ -206,6 +213,16 @@ class Layer:
     def from_config(cls, config: dict[str, Any]) -> Layer:
         """The layer `get_config` describes."""
         return cls(**config)
+
+    def clone(self) -> Layer:
+        """A new, unbuilt layer of the same class and configuration (``trainable`` included);
+        a layer written in Python keeps its very class, whatever else shares its name."""
+        if not self._python:
+            return type(self).from_config(self.get_config())
+        layer = type(self).from_config(self._config())
+        if not self.trainable:
+            layer.trainable = False
+        return layer
 
     def spec(self) -> dict[str, Any]:
         """The dict the Rust network is built from and model files store."""
@@ -353,7 +370,7 @@ class Layer:
             raise ValueError(f"add_param: expected an identifier as the name, got {name!r}")
         if name in self._pending:
             raise ValueError(f"add_param: {type(self).__name__} already has a parameter {name!r}")
-        if name in type(self).__dict__ or name in self.__dict__:
+        if hasattr(type(self), name) or name in self.__dict__:
             raise ValueError(
                 f"add_param: {name!r} is already an attribute of {type(self).__name__}; "
                 "choose another name for the parameter"
