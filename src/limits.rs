@@ -51,6 +51,21 @@ pub fn check_extent(what: &str, value: usize) -> Result<usize> {
     Ok(value)
 }
 
+/// Checks one example's shape: at least one axis, every extent in `1..=MAX_EXTENT`, at most
+/// [`MAX_TENSOR_ELEMENTS`] elements in all.
+pub fn check_shape(what: &str, shape: &[usize]) -> Result<()> {
+    if shape.is_empty() {
+        return Err(CoreError::Value(format!(
+            "{what}: expected at least one axis, got []"
+        )));
+    }
+    for &n in shape {
+        check_extent(what, n)?;
+    }
+    elements(what, shape, MAX_TENSOR_ELEMENTS)?;
+    Ok(())
+}
+
 /// A vector of `len` zeros, or an error (not an abort) if the memory cannot be had.
 pub fn try_zeros_vec<T: Clone + num_traits::Zero>(what: &str, len: usize) -> Result<Vec<T>> {
     let mut v = Vec::new();

@@ -10,9 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::error::{CoreError, Result};
 use crate::layer::{Layer, Upstream, Workspace};
 use crate::layers::{LayerPlan, LayerSpec};
-use crate::limits::{
-    check_extent, elements, try_zeros, MAX_LAYERS, MAX_PARAMS, MAX_TENSOR_ELEMENTS,
-};
+use crate::limits::{check_shape, try_zeros, MAX_LAYERS, MAX_PARAMS};
 use crate::loss::{total_weight, weight_columns, weight_of, Loss};
 use crate::matmul::in_pool;
 use crate::optimizers::Optimizer;
@@ -107,15 +105,7 @@ impl<F: Float> Network<F> {
                 specs.len()
             )));
         }
-        if input_shape.is_empty() {
-            return Err(CoreError::Value(
-                "input shape: expected at least one axis, got []".into(),
-            ));
-        }
-        for &n in input_shape {
-            check_extent("input shape", n)?;
-        }
-        elements("input shape", input_shape, MAX_TENSOR_ELEMENTS)?;
+        check_shape("input shape", input_shape)?;
         let mut plans = Vec::with_capacity(specs.len());
         let mut shape = input_shape.to_vec();
         let mut total = 0usize;

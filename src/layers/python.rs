@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use crate::error::{expect_shape, CoreError, Result};
 use crate::layer::{Layer, Upstream, Workspace};
 use crate::layers::{LayerConfig, LayerPlan};
-use crate::limits::{check_extent, elements, try_zeros, MAX_TENSOR_ELEMENTS};
+use crate::limits::{check_shape, try_zeros};
 use crate::scalar::Float;
 
 /// The most parameters (arrays) one Python layer may declare.
@@ -108,19 +108,6 @@ fn check_name(what: &str, name: &str) -> Result<()> {
     }
 }
 
-fn check_shape(what: &str, shape: &[usize]) -> Result<()> {
-    if shape.is_empty() {
-        return Err(CoreError::Shape(format!(
-            "{what}: expected at least one axis, got []"
-        )));
-    }
-    for &n in shape {
-        check_extent(what, n)?;
-    }
-    elements(what, shape, MAX_TENSOR_ELEMENTS)?;
-    Ok(())
-}
-
 impl LayerConfig for PythonLayerConfig {
     fn plan(&self, input_shape: &[usize]) -> Result<LayerPlan> {
         let kind = &self.kind;
@@ -164,16 +151,14 @@ impl LayerConfig for PythonLayerConfig {
     }
 
     fn build<F: Float>(&self, input_shape: &[usize]) -> Result<Box<dyn Layer<F>>> {
-        let params = self
-            .params
-            .iter()
-            .map(|p| try_zeros(&p.name, &p.shape))
-            .collect::<Result<Vec<_>>>()?;
-        let grads = self
-            .params
-            .iter()
-            .map(|p| try_zeros(&p.name, &p.shape))
-            .collect::<Result<Vec<_>>>()?;
+        // the parameters (set from Python after the build) and their gradients
+        let zeros = || {
+            self.params
+                .iter()
+                .map(|p| try_zeros(&p.name, &p.shape))
+                .collect::<Result<Vec<_>>>()
+        };
+        let (params, grads) = (zeros()?, zeros()?);
         Ok(Box::new(PythonLayer {
             kind: self.kind.clone(),
             input_shape: input_shape.to_vec(),
