@@ -16,6 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::activation::Activation;
 use crate::error::{CoreError, Result};
 use crate::layers::python::Host;
+use crate::layers::Dense;
 use crate::limits::elements;
 use crate::rng::RngState;
 use crate::scalar::Float;
@@ -120,6 +121,11 @@ pub trait Layer<F: Float>: Send + Sync {
             self.kind()
         )))
     }
+    /// The layer as a [`Dense`] layer (None for the other kinds): a network of dense layers
+    /// only can train with the data-parallel step ([`crate::data_parallel`]).
+    fn as_dense(&mut self) -> Option<&mut Dense<F>> {
+        None
+    }
     /// The registered class name of a layer written in Python (None for the others).
     fn python_kind(&self) -> Option<&str> {
         None
@@ -130,30 +136,52 @@ pub trait Layer<F: Float>: Send + Sync {
 pub const MAX_WORKSPACE_ELEMENTS: usize = 1 << 34;
 
 /// A growable buffer that hands out `(shape…, m)` views of its first elements, so a workspace
-/// is allocated once for the largest batch and reused for every smaller one.
+/// is allocated once for the largest batch and reused for every smaller one. The views start
+/// on a 64-byte boundary (a cache line): when threads write the halves of a batch, rows of
+/// the halves then meet on line boundaries more often, and vector loads are aligned.
 #[derive(Clone, Debug, Default)]
 pub struct Workspace<F> {
     data: Vec<F>,
     shape: Vec<usize>,
 }
 
+/// The alignment of a workspace's first element, in bytes.
+const WORKSPACE_ALIGN: usize = 64;
+
 impl<F: Float> Workspace<F> {
+    /// Elements kept free before the first one, to reach the alignment.
+    fn pad() -> usize {
+        WORKSPACE_ALIGN / std::mem::size_of::<F>().max(1)
+    }
+
+    /// Where the aligned contents start in `data` (recomputed from the address, so that a
+    /// clone, whose buffer lies elsewhere, is right too).
+    fn offset(&self) -> usize {
+        let off = self.data.as_ptr().align_offset(WORKSPACE_ALIGN);
+        if off <= Self::pad() {
+            off
+        } else {
+            0
+        }
+    }
+
     /// Makes the buffer hold `shape`, growing it only when it is too small. Contents are
     /// unspecified (whatever the previous step left). Growing is fallible: a shape beyond
     /// [`MAX_WORKSPACE_ELEMENTS`] or more memory than the machine has is an error, not an
     /// abort.
     pub fn resize(&mut self, shape: &[usize]) -> Result<()> {
         let len = elements("a workspace", shape, MAX_WORKSPACE_ELEMENTS)?;
-        if self.data.len() < len {
+        let needed = len + Self::pad();
+        if self.data.len() < needed {
             self.data
-                .try_reserve_exact(len - self.data.len())
+                .try_reserve_exact(needed - self.data.len())
                 .map_err(|_| {
                     CoreError::Value(format!(
                         "cannot allocate a workspace of shape {shape:?} ({len} elements): out \
                          of memory; use a smaller batch_size"
                     ))
                 })?;
-            self.data.resize(len, F::zero());
+            self.data.resize(needed, F::zero());
         }
         self.shape.clear();
         self.shape.extend_from_slice(shape);
@@ -162,15 +190,17 @@ impl<F: Float> Workspace<F> {
 
     /// The current contents, C-ordered.
     pub fn view(&self) -> ArrayViewD<'_, F> {
-        let len = self.shape.iter().product();
-        ArrayViewD::from_shape(self.shape.as_slice(), &self.data[..len])
+        let len: usize = self.shape.iter().product();
+        let off = self.offset();
+        ArrayViewD::from_shape(self.shape.as_slice(), &self.data[off..off + len])
             .expect("workspace length matches its shape")
     }
 
     /// The current contents, writable.
     pub fn view_mut(&mut self) -> ArrayViewMutD<'_, F> {
-        let len = self.shape.iter().product();
-        ArrayViewMutD::from_shape(self.shape.as_slice(), &mut self.data[..len])
+        let len: usize = self.shape.iter().product();
+        let off = self.offset();
+        ArrayViewMutD::from_shape(self.shape.as_slice(), &mut self.data[off..off + len])
             .expect("workspace length matches its shape")
     }
 }

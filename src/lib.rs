@@ -5,6 +5,7 @@
 //! The core (everything but `python`) is plain ndarray in, ndarray out, with no PyO3.
 
 pub mod activation;
+pub mod data_parallel;
 pub mod error;
 pub mod io;
 pub mod layer;
@@ -19,6 +20,7 @@ pub mod rng;
 pub mod scalar;
 mod schema;
 pub mod simd;
+pub mod team;
 pub mod training;
 
 #[cfg(feature = "python")]

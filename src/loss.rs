@@ -102,28 +102,32 @@ impl Loss {
         y: ArrayView2<F>,
         w: Option<ArrayView1<F>>,
     ) -> f64 {
+        let n_y = yhat.nrows();
+        weighted_mean(yhat, y, w, |_, p, t| self.output_loss(p, t, n_y))
+    }
+
+    /// L of one example from its outputs ŷ (clipped as in [`Loss::cost`]) and targets y, in
+    /// f64; `n_y` the number of outputs (mse's mean).
+    fn output_loss<F: Float>(self, p: ArrayView1<F>, t: ArrayView1<F>, n_y: usize) -> f64 {
         let clip = |p: F| p.max(F::LOG_EPS).min(F::one() - F::LOG_EPS);
-        let n_y = yhat.nrows().max(1) as f64;
-        weighted_mean(yhat, y, w, |_, p, t| {
-            let mut total = 0.0f64;
-            match self {
-                Loss::BinaryCrossentropy => Zip::from(p).and(t).for_each(|&p, &y| {
-                    let p = clip(p);
-                    total -= f64_of(y * p.ln() + (F::one() - y) * (F::one() - p).ln());
-                }),
-                Loss::CategoricalCrossentropy => Zip::from(p).and(t).for_each(|&p, &y| {
-                    total -= f64_of(y * clip(p).ln());
-                }),
-                Loss::Mse => {
-                    Zip::from(p).and(t).for_each(|&p, &y| {
-                        let d = f64_of(p - y);
-                        total += d * d;
-                    });
-                    total /= n_y;
-                }
+        let mut total = 0.0f64;
+        match self {
+            Loss::BinaryCrossentropy => Zip::from(p).and(t).for_each(|&p, &y| {
+                let p = clip(p);
+                total -= f64_of(y * p.ln() + (F::one() - y) * (F::one() - p).ln());
+            }),
+            Loss::CategoricalCrossentropy => Zip::from(p).and(t).for_each(|&p, &y| {
+                total -= f64_of(y * clip(p).ln());
+            }),
+            Loss::Mse => {
+                Zip::from(p).and(t).for_each(|&p, &y| {
+                    let d = f64_of(p - y);
+                    total += d * d;
+                });
+                total /= n_y.max(1) as f64;
             }
-            total
-        })
+        }
+        total
     }
 
     /// J computed from the output layer's states Z^[L] for the paired output activations
@@ -141,31 +145,34 @@ impl Loss {
         y: ArrayView2<F>,
         w: Option<ArrayView1<F>>,
     ) -> Result<f64> {
-        match self {
-            Loss::BinaryCrossentropy => Ok(weighted_mean(z, y, w, |_, zc, yc| {
-                let mut total = 0.0f64;
-                Zip::from(zc).and(yc).for_each(|&z, &y| {
-                    let (z, y) = (f64_of(z), f64_of(y));
-                    total += z.max(0.0) - z * y + (-z.abs()).exp().ln_1p();
-                });
-                total
-            })),
-            // per column: logsumexp(z)·Σ_k y_k − Σ_k y_k z_k; no allocation
-            Loss::CategoricalCrossentropy => Ok(weighted_mean(z, y, w, |_, zc, yc| {
-                let max = zc.fold(f64::NEG_INFINITY, |m, &v| m.max(f64_of(v)));
-                let (mut sum, mut ysum, mut yz) = (0.0f64, 0.0f64, 0.0f64);
-                Zip::from(zc).and(yc).for_each(|&z, &y| {
-                    let (z, y) = (f64_of(z), f64_of(y));
-                    sum += (z - max).exp();
-                    ysum += y;
-                    yz += y * z;
-                });
-                ysum * (max + sum.ln()) - yz
-            })),
-            Loss::Mse => Err(CoreError::Value(
+        if self == Loss::Mse {
+            return Err(CoreError::Value(
                 "mse has no logits form: use Loss::cost on the outputs".into(),
-            )),
+            ));
         }
+        Ok(weighted_mean(z, y, w, |_, zc, yc| self.logits_loss(zc, yc)))
+    }
+
+    /// L of one example from its logits z (see [`Loss::cost_from_logits`]); a cross-entropy.
+    fn logits_loss<F: Float>(self, zc: ArrayView1<F>, yc: ArrayView1<F>) -> f64 {
+        if self == Loss::BinaryCrossentropy {
+            let mut total = 0.0f64;
+            Zip::from(zc).and(yc).for_each(|&z, &y| {
+                let (z, y) = (f64_of(z), f64_of(y));
+                total += z.max(0.0) - z * y + (-z.abs()).exp().ln_1p();
+            });
+            return total;
+        }
+        // logsumexp(z)·Σ_k y_k − Σ_k y_k z_k; no allocation
+        let max = zc.fold(f64::NEG_INFINITY, |m, &v| m.max(f64_of(v)));
+        let (mut sum, mut ysum, mut yz) = (0.0f64, 0.0f64, 0.0f64);
+        Zip::from(zc).and(yc).for_each(|&z, &y| {
+            let (z, y) = (f64_of(z), f64_of(y));
+            sum += (z - max).exp();
+            ysum += y;
+            yz += y * z;
+        });
+        ysum * (max + sum.ln()) - yz
     }
 
     /// The categorical cross-entropy J = Σ_i w_i L_i / Σ_i w_i of softmax outputs `a` =
@@ -179,27 +186,62 @@ impl Loss {
         y: ArrayView2<F>,
         w: Option<ArrayView1<F>>,
     ) -> f64 {
-        weighted_mean(z, y, w, |i, zc, yc| {
-            let (j, aj) =
-                a.column(i)
-                    .iter()
-                    .enumerate()
-                    .fold((0, F::neg_infinity()), |(bj, bv), (k, &v)| {
-                        if v > bv {
-                            (k, v)
-                        } else {
-                            (bj, bv)
-                        }
-                    });
-            let lse = f64_of(zc[j]) - f64_of(aj).ln();
-            let (mut ysum, mut yz) = (0.0f64, 0.0f64);
-            Zip::from(zc).and(yc).for_each(|&z, &y| {
-                let (z, y) = (f64_of(z), f64_of(y));
-                ysum += y;
-                yz += y * z;
-            });
-            ysum * lse - yz
-        })
+        weighted_mean(z, y, w, |i, zc, yc| softmax_loss(zc, a.column(i), yc))
+    }
+
+    /// Whether one example is classified right (classification losses): for categorical
+    /// cross-entropy over several outputs 1 or 0 (the largest output is the target's largest),
+    /// else the number of outputs on the right side of 0.5 (see
+    /// [`Loss::right_per_example`]).
+    pub(crate) fn example_right<F: Float>(self, p: ArrayView1<F>, t: ArrayView1<F>) -> f64 {
+        if self == Loss::CategoricalCrossentropy && p.len() > 1 {
+            return (argmax(p) == argmax(t)) as u8 as f64;
+        }
+        let half = F::c(0.5);
+        let hits = Zip::from(&p)
+            .and(&t)
+            .fold(0usize, |n, &p, &t| n + ((p > half) == (t > half)) as usize);
+        hits as f64
+    }
+
+    /// The examples right from Σ w_i·[`Loss::example_right`] over a batch with `n_y` outputs:
+    /// per-output hits are averaged over the outputs.
+    pub(crate) fn right_per_example(self, right: f64, n_y: usize) -> f64 {
+        if self == Loss::CategoricalCrossentropy && n_y > 1 {
+            right
+        } else {
+            right / n_y as f64
+        }
+    }
+
+    /// Which per-example formula J takes for this loss after an output layer with activation
+    /// `g` (None: a layer without one): from the softmax outputs and logits, from the logits,
+    /// or from the outputs. [`Network`](crate::network::Network)'s cost and the data-parallel
+    /// step both go through it, so that they sum the same numbers.
+    pub(crate) fn cost_form(self, g: Option<Activation>) -> CostForm {
+        match g {
+            Some(g) if self.pairs_with(g) && self == Loss::CategoricalCrossentropy => {
+                CostForm::Softmax
+            }
+            Some(g) if self.pairs_with(g) => CostForm::Logits,
+            _ => CostForm::Outputs,
+        }
+    }
+
+    /// L of one example: its logits `z` (Z^[L]'s column; unused for [`CostForm::Outputs`]),
+    /// outputs `a` and targets `y`, by `form` (see [`Loss::cost_form`]).
+    pub(crate) fn example_loss<F: Float>(
+        self,
+        form: CostForm,
+        z: ArrayView1<F>,
+        a: ArrayView1<F>,
+        y: ArrayView1<F>,
+    ) -> f64 {
+        match form {
+            CostForm::Softmax => softmax_loss(z, a, y),
+            CostForm::Logits => self.logits_loss(z, y),
+            CostForm::Outputs => self.output_loss(a, y, a.len()),
+        }
     }
 
     /// (15) dA^[L] = ∂L/∂Ŷ column by column (see the module docs for the convention),
@@ -297,41 +339,120 @@ pub(crate) fn total_weight<F: Float>(w: Option<ArrayView1<F>>, m: usize) -> f64 
     w.map_or(m as f64, |w| w.iter().map(|&v| f64_of(v)).sum())
 }
 
-/// Σ_i w_i loss(a_i, y_i) / Σ_i w_i over the columns i (w_i = 1 without weights). Columns of
-/// weight 0 are skipped, so they add nothing even where their loss is infinite; 0 when the
-/// weights sum to 0.
+/// Which per-example loss J averages (see [`Loss::cost_form`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CostForm {
+    /// Categorical cross-entropy from a softmax layer's logits and outputs.
+    Softmax,
+    /// A cross-entropy from the logits of its paired activation.
+    Logits,
+    /// Any loss from the outputs.
+    Outputs,
+}
+
+/// The index of the first largest element.
+fn argmax<F: Float>(col: ArrayView1<F>) -> usize {
+    col.iter()
+        .enumerate()
+        .fold((0, F::neg_infinity()), |(bi, bv), (i, &v)| {
+            if v > bv {
+                (i, v)
+            } else {
+                (bi, bv)
+            }
+        })
+        .0
+}
+
+/// L of one example of a softmax output (see [`Loss::weighted_softmax_cost`]).
+fn softmax_loss<F: Float>(zc: ArrayView1<F>, ac: ArrayView1<F>, yc: ArrayView1<F>) -> f64 {
+    let (j, aj) = ac
+        .iter()
+        .enumerate()
+        .fold((0, F::neg_infinity()), |(bj, bv), (k, &v)| {
+            if v > bv {
+                (k, v)
+            } else {
+                (bj, bv)
+            }
+        });
+    let lse = f64_of(zc[j]) - f64_of(aj).ln();
+    let (mut ysum, mut yz) = (0.0f64, 0.0f64);
+    Zip::from(zc).and(yc).for_each(|&z, &y| {
+        let (z, y) = (f64_of(z), f64_of(y));
+        ysum += y;
+        yz += y * z;
+    });
+    ysum * lse - yz
+}
+
+/// Σ_i w_i L_i / Σ_i w_i accumulated example by example, in order: the one sum behind every
+/// cost (so that a cost summed from precomputed L_i gets the same bits).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct WeightedMean {
+    total: f64,
+    weight: f64,
+}
+
+impl WeightedMean {
+    /// Adds example i: `loss` is evaluated only for a nonzero weight, so a removed example
+    /// adds nothing even where its loss is infinite.
+    #[inline]
+    pub(crate) fn add(&mut self, wi: f64, loss: impl FnOnce() -> f64) {
+        if wi != 0.0 {
+            self.total += wi * loss();
+            self.weight += wi;
+        }
+    }
+
+    /// The mean; 0 when the weights sum to 0.
+    pub(crate) fn value(self) -> f64 {
+        if self.weight == 0.0 {
+            0.0
+        } else {
+            self.total / self.weight
+        }
+    }
+}
+
+/// Σ_i w_i loss(a_i, y_i) / Σ_i w_i over the columns i (w_i = 1 without weights), by
+/// [`WeightedMean`].
 fn weighted_mean<F: Float>(
     a: ArrayView2<F>,
     y: ArrayView2<F>,
     w: Option<ArrayView1<F>>,
     mut loss: impl FnMut(usize, ArrayView1<F>, ArrayView1<F>) -> f64,
 ) -> f64 {
-    let (mut total, mut weight) = (0.0f64, 0.0f64);
+    let mut mean = WeightedMean::default();
     for (i, (a, y)) in a.columns().into_iter().zip(y.columns()).enumerate() {
-        let wi = weight_of(w, i);
-        if wi != 0.0 {
-            total += wi * loss(i, a, y);
-            weight += wi;
-        }
+        mean.add(weight_of(w, i), || loss(i, a, y));
     }
-    if weight == 0.0 {
-        0.0
-    } else {
-        total / weight
-    }
+    mean.value()
 }
 
 /// Scales column i of the output delta dZ^[L] (or dA^[L]) by w_i·m/Σw, so that the 1/m of
 /// (12)–(13) turns the mean over the batch into the weighted mean Σ w_i (·) / Σ w: the
 /// gradient of [`Loss::weighted_cost`]. Unit weights leave delta unchanged (the factor is 1
 /// exactly).
-pub fn weight_columns<F: Float>(mut delta: ArrayViewMut2<F>, w: ArrayView1<F>) {
-    let total = total_weight(Some(w), w.len());
+pub fn weight_columns<F: Float>(delta: ArrayViewMut2<F>, w: ArrayView1<F>) {
+    let m = delta.ncols();
+    weight_some_columns(delta, w, total_weight(Some(w), w.len()), m);
+}
+
+/// [`weight_columns`] for a block of the batch's columns (`delta` and `w` hold the block),
+/// given the whole batch's Σw (`total`) and size `m`: each column gets the factor it gets in
+/// the whole.
+pub(crate) fn weight_some_columns<F: Float>(
+    mut delta: ArrayViewMut2<F>,
+    w: ArrayView1<F>,
+    total: f64,
+    m: usize,
+) {
     if total == 0.0 {
         delta.fill(F::zero());
         return;
     }
-    let m = delta.ncols() as f64;
+    let m = m as f64;
     for (mut col, &wi) in delta.columns_mut().into_iter().zip(w) {
         if wi == F::zero() {
             col.fill(F::zero()); // removed, even where its gradient is not finite

@@ -2,7 +2,7 @@
 //! backward (11)–(15) and the gradients, with no Python between the layers. The training
 //! process of section 7 (steps, epochs, `fit`) is in [`crate::training`].
 
-use ndarray::{s, Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD, Axis, Ix2, Slice, Zip};
+use ndarray::{s, Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD, Axis, Ix2, Slice};
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -11,7 +11,7 @@ use crate::error::{CoreError, Result};
 use crate::layer::{Layer, Upstream, Workspace};
 use crate::layers::{LayerPlan, LayerSpec};
 use crate::limits::{check_shape, try_zeros, MAX_LAYERS, MAX_PARAMS};
-use crate::loss::{total_weight, weight_columns, weight_of, Loss};
+use crate::loss::{total_weight, weight_columns, weight_of, CostForm, Loss, WeightedMean};
 use crate::matmul::in_pool;
 use crate::optimizers::Optimizer;
 use crate::rng::RngState;
@@ -44,6 +44,8 @@ pub struct Network<F: Float> {
     pub(crate) batch_y: Workspace<F>,
     /// The gathered mini-batch's sample weights.
     pub(crate) batch_w: Vec<F>,
+    /// The gathered mini-batch's shape (kept, so that a step allocates nothing).
+    pub(crate) batch_shape: Vec<usize>,
     /// Parameters and optimizer at the start of the current epoch, restored if training
     /// diverges.
     pub(crate) backup: Vec<Vec<ArrayD<F>>>,
@@ -80,6 +82,7 @@ impl<F: Float> Network<F> {
             batch_x: Workspace::default(),
             batch_y: Workspace::default(),
             batch_w: Vec::new(),
+            batch_shape: Vec::new(),
             backup: Vec::new(),
             optimizer_backup: None,
             shuffle_rng: ChaCha8Rng::seed_from_u64(seed),
@@ -429,26 +432,44 @@ impl<F: Float> Network<F> {
     /// J after a forward pass over `x`, whose targets are `y`. For the paired output
     /// activations J comes from Z^[L] (stable, no clipping).
     /// With weights, J = Σ w_i L_i / Σ w_i.
+    /// How J is computed from this network's output layer (see [`Loss::cost_form`]), and the
+    /// logits it reads (Z^[L] of the last forward pass) when it needs them.
+    pub(crate) fn cost_form(&self) -> (CostForm, Option<ArrayView2<'_, F>>) {
+        let last = self.last();
+        match self.loss.cost_form(last.output_activation()) {
+            CostForm::Outputs => (CostForm::Outputs, None),
+            form => match last.z() {
+                Some(z) => (
+                    form,
+                    Some(z.into_dimensionality::<Ix2>().expect("output is 2-D")),
+                ),
+                None => (CostForm::Outputs, None),
+            },
+        }
+    }
+
+    /// J of the last forward pass (which ran on `x`) against `y`: Σ w_i L_i / Σ w_i.
     pub(crate) fn batch_cost(
         &self,
         x: ArrayViewD<F>,
         y: ArrayView2<F>,
         w: Option<ArrayView1<F>>,
     ) -> Result<f64> {
-        match self.paired_logits() {
-            Some(z) if self.loss == Loss::CategoricalCrossentropy => {
-                let a = self.output(x);
-                Ok(Loss::weighted_softmax_cost(z, a, y, w))
-            }
-            Some(z) => self.loss.weighted_cost_from_logits(z, y, w),
-            None => Ok(self.loss.weighted_cost(self.output(x), y, w)),
+        let a = self.output(x);
+        let (form, z) = self.cost_form();
+        let z = z.unwrap_or(a);
+        let mut mean = WeightedMean::default();
+        for i in 0..y.ncols() {
+            mean.add(weight_of(w, i), || {
+                self.loss
+                    .example_loss(form, z.column(i), a.column(i), y.column(i))
+            });
         }
+        Ok(mean.value())
     }
 
-    /// How many examples of the last forward pass are classified right: the largest output is
-    /// the one-hot class (categorical, n_y > 1), or each output is on the right side of 1/2
-    /// (binary; a column counts as the mean over its outputs). None for mse. With weights, each
-    /// column counts w_i times.
+    /// The examples of the last forward pass classified right, each counted w_i times
+    /// (classification losses only; see [`Loss::example_right`]).
     pub(crate) fn batch_correct(
         &self,
         x: ArrayViewD<F>,
@@ -459,43 +480,13 @@ impl<F: Float> Network<F> {
             return None;
         }
         let yhat = self.output(x);
-        let half = F::c(0.5);
-        if self.loss == Loss::CategoricalCrossentropy && yhat.nrows() > 1 {
-            let argmax = |col: ndarray::ArrayView1<F>| {
-                col.iter()
-                    .enumerate()
-                    .fold((0, F::neg_infinity()), |(bi, bv), (i, &v)| {
-                        if v > bv {
-                            (i, v)
-                        } else {
-                            (bi, bv)
-                        }
-                    })
-                    .0
-            };
-            let right = yhat
-                .columns()
-                .into_iter()
-                .zip(y.columns())
-                .enumerate()
-                .filter(|(_, (p, t))| argmax(p.view()) == argmax(t.view()))
-                .map(|(i, _)| weight_of(w, i))
-                .sum();
-            Some(right)
-        } else {
-            let mut right = 0.0;
-            for (i, (p, t)) in yhat.columns().into_iter().zip(y.columns()).enumerate() {
-                let hits = Zip::from(&p)
-                    .and(&t)
-                    .fold(0usize, |n, &p, &t| n + ((p > half) == (t > half)) as usize);
-                right += weight_of(w, i) * hits as f64;
-            }
-            Some(right / yhat.nrows() as f64)
+        let mut right = 0.0;
+        for i in 0..y.ncols() {
+            right += weight_of(w, i) * self.loss.example_right(yhat.column(i), y.column(i));
         }
+        Some(self.loss.right_per_example(right, yhat.nrows()))
     }
 
-    /// The cost J over all of X, Y (the mean of the per-example losses), plus the L2 penalty
-    /// when a layer has one.
     pub fn cost(&mut self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Result<f64> {
         self.weighted_cost(x, y, None)
     }

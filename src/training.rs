@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
+use crate::data_parallel::DataParallel;
 use crate::error::{CoreError, Result};
 use crate::loss::total_weight;
 use crate::matmul::in_pool;
@@ -18,15 +19,15 @@ use crate::scalar::Float;
 
 /// What one training step reports.
 #[derive(Clone, Copy, Debug)]
-struct Step {
+pub(crate) struct Step {
     /// J of the batch before the update, penalty included.
-    cost: f64,
+    pub cost: f64,
     /// The L2 penalty part of `cost`.
-    penalty: f64,
+    pub penalty: f64,
     /// Examples classified right (classification losses), each counted w_i times.
-    correct: Option<f64>,
+    pub correct: Option<f64>,
     /// Σ w_i over the batch (its size without weights).
-    weight: f64,
+    pub weight: f64,
 }
 
 /// How often a long training call asks whether to stop (Ctrl-C).
@@ -165,17 +166,19 @@ impl<F: Float> Network<F> {
     /// nothing is updated.
     pub fn train_step(&mut self, x: ArrayViewD<F>, y: ArrayView2<F>) -> Result<f64> {
         self.check_xy(&x, &y)?;
-        in_pool(|| self.step_unchecked(x, y, None).map(|s| s.cost))
+        in_pool(|| self.step_unchecked(x, y, None, None).map(|s| s.cost))
     }
 
     /// A step on a batch with sample weights `w` (or none). A batch whose weights are all 0
     /// carries no example: it is skipped (no forward pass, no update, and the optimizer's step
-    /// count does not move), as if its examples had been removed.
+    /// count does not move), as if its examples had been removed. With a team (`dp`) and a
+    /// batch large enough to split, the data-parallel step runs instead: same results.
     fn step_unchecked(
         &mut self,
         x: ArrayViewD<F>,
         y: ArrayView2<F>,
         w: Option<ArrayView1<F>>,
+        dp: Option<&mut DataParallel<F>>,
     ) -> Result<Step> {
         let weight = total_weight(w, y.ncols());
         if weight == 0.0 {
@@ -185,6 +188,11 @@ impl<F: Float> Network<F> {
                 correct: None,
                 weight,
             });
+        }
+        if let (Some(dp), Ok(x2)) = (dp, x.view().into_dimensionality::<Ix2>()) {
+            if let Some(step) = self.data_parallel_step(dp, x2, y, w)? {
+                return Ok(step);
+            }
         }
         self.forward_unchecked(x.view(), true)?;
         let penalty = self.penalty();
@@ -230,7 +238,9 @@ impl<F: Float> Network<F> {
             }
         }
         in_pool(|| {
-            let report = self.epoch_unchecked(x, y, None, batch_size, order, &mut || false)?;
+            let mut dp = self.data_parallel(batch_size.min(m));
+            let report =
+                self.epoch_unchecked(x, y, None, batch_size, order, &mut || false, dp.as_mut())?;
             if report.end == EpochEnd::Completed {
                 self.optimizer.end_epoch();
             }
@@ -255,8 +265,10 @@ impl<F: Float> Network<F> {
 
     /// The epoch loop. `interrupt` is polled between steps (at most every
     /// [`INTERRUPT_POLL`]); when it returns true the epoch stops after the step in progress,
-    /// leaving every layer updated by the same, complete steps.
-    fn epoch_unchecked(
+    /// leaving every layer updated by the same, complete steps. `dp`: the team of the
+    /// data-parallel step, if the network can use one.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn epoch_unchecked(
         &mut self,
         x: ArrayViewD<F>,
         y: ArrayView2<F>,
@@ -264,6 +276,7 @@ impl<F: Float> Network<F> {
         batch_size: usize,
         order: Option<&[usize]>,
         interrupt: &mut (dyn FnMut() -> bool + Send),
+        mut dp: Option<&mut DataParallel<F>>,
     ) -> Result<EpochReport> {
         let m = y.ncols();
         self.save_backup();
@@ -278,8 +291,11 @@ impl<F: Float> Network<F> {
                     x.slice_axis(axis, Slice::from(start..end)),
                     y.slice(s![.., start..end]),
                     w.map(|w| w.slice_move(s![start..end])),
+                    dp.as_deref_mut(),
                 )?,
-                Some(order) => self.gathered_step(&x, &y, w, &order[start..end])?,
+                Some(order) => {
+                    self.gathered_step(&x, &y, w, &order[start..end], dp.as_deref_mut())?
+                }
             };
             if !step.cost.is_finite() {
                 self.restore_backup();
@@ -363,6 +379,7 @@ impl<F: Float> Network<F> {
         };
         let mut previous = options.previous_cost;
         let mut last_poll = Instant::now();
+        let mut dp = self.data_parallel(options.batch_size.min(m));
         let result = (|| -> Result<()> {
             for _ in 0..options.epochs {
                 let shuffled = options.shuffle && options.batch_size < m;
@@ -376,6 +393,7 @@ impl<F: Float> Network<F> {
                     options.batch_size,
                     shuffled.then_some(order.as_slice()),
                     interrupt,
+                    dp.as_mut(),
                 )?;
                 match epoch.end {
                     EpochEnd::Diverged => {
@@ -431,9 +449,12 @@ impl<F: Float> Network<F> {
         y: &ArrayView2<F>,
         w: Option<ArrayView1<F>>,
         idx: &[usize],
+        dp: Option<&mut DataParallel<F>>,
     ) -> Result<Step> {
         let bs = idx.len();
-        let mut shape = self.input_shape.clone();
+        let mut shape = std::mem::take(&mut self.batch_shape);
+        shape.clear();
+        shape.extend_from_slice(&self.input_shape);
         shape.push(bs);
         let mut bx = std::mem::take(&mut self.batch_x);
         let mut by = std::mem::take(&mut self.batch_y);
@@ -455,11 +476,12 @@ impl<F: Float> Network<F> {
                 }
                 None => None,
             };
-            self.step_unchecked(bx.view(), yb, wb)
+            self.step_unchecked(bx.view(), yb, wb, dp)
         })();
         self.batch_x = bx;
         self.batch_y = by;
         self.batch_w = bw;
+        self.batch_shape = shape;
         result
     }
 

@@ -387,6 +387,79 @@ def test_small_and_odd_dense_networks_are_bit_identical_across_thread_counts(
             np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize(
+    "case",
+    [
+        "softmax, weights, shuffled, adam",
+        "sigmoid + binary, L2, frozen layer, momentum",
+        "linear + mse, no bias, rmsprop, float64",
+        "tanh + mse, validation and callbacks, sgd",
+    ],
+)
+def test_the_data_parallel_step_gives_the_bits_of_the_one_thread_step(case):
+    """On 2 threads a dense network with batches of at least 64 trains with the data-parallel
+    step (blocks of examples, then blocks of neurons, on a team of threads); switched off,
+    every step runs layer by layer. Costs, accuracies, parameters and optimizer state are the
+    same bits, whatever the loss, weights, L2, frozen layers, bias or optimizer."""
+    rng = np.random.default_rng(7)
+    m, n_x = 300, 24
+    X = rng.normal(size=(n_x, m))
+    w = rng.choice([0.0, 0.5, 1.0, 2.0], size=m)
+    kwargs: dict = {}
+    if case.startswith("softmax"):
+        layers = [dn.Dense(64, activation="relu"), dn.Dense(5, activation="softmax")]
+        loss, Y = "categorical_crossentropy", rng.integers(0, 5, m)
+        kwargs = dict(sample_weight=w, shuffle=True, optimizer="adam", batch_size=100)
+    elif case.startswith("sigmoid"):
+        layers = [
+            dn.Dense(40, activation="tanh", l2=1e-3),
+            dn.Dense(30, activation="relu", trainable=False),
+            dn.Dense(2, activation="sigmoid"),
+        ]
+        loss, Y = "binary_crossentropy", (rng.random((2, m)) > 0.5).astype(float)
+        kwargs = dict(optimizer="momentum", batch_size=128, shuffle=False)
+    elif case.startswith("linear"):
+        layers = [
+            dn.Dense(50, activation="leaky_relu", use_bias=False),
+            dn.Dense(3, activation="linear"),
+        ]
+        loss, Y = "mse", rng.normal(size=(3, m))
+        kwargs = dict(optimizer="rmsprop", batch_size=96, dtype="float64")
+    else:
+        layers = [dn.Dense(32, activation="sigmoid"), dn.Dense(2, activation="tanh")]
+        loss, Y = "mse", rng.normal(size=(2, m)) * 0.5
+        kwargs = dict(
+            optimizer="sgd",
+            batch_size=64,
+            validation_data=(X[:, :50], Y[:, :50]),
+            callbacks=[dn.callbacks.EarlyStopping(monitor="val_cost", patience=100)],
+        )
+    dtype = kwargs.pop("dtype", "float32")
+    before = dn.get_num_threads()
+    runs = []
+    try:
+        dn.set_num_threads(2)
+        for data_parallel in (True, False):
+            dn._core._set_data_parallel(data_parallel)
+            model = dn.Sequential(
+                [dn.Dense.from_config(layer.get_config()) for layer in layers],
+                n_x=n_x,
+                loss=loss,
+                seed=4,
+                dtype=dtype,
+            )
+            history = model.fit(X, Y, epochs=4, verbose=0, **kwargs)
+            state = model._net.optimizer_state()["state"]
+            runs.append((history.history, model.get_weights(), [a for p in state for a in p]))
+    finally:
+        dn._core._set_data_parallel(True)
+        dn.set_num_threads(before)
+    (h1, w1, s1), (h2, w2, s2) = runs
+    assert h1 == h2
+    for a, b in itertools.chain(zip(w1, w2), zip(s1, s2)):
+        np.testing.assert_array_equal(a, b)
+
+
 # -- patience: scikit-learn's n_iter_no_change, checked in Rust --------------------------------
 
 

@@ -26,7 +26,7 @@ pub fn forward<F: Float>(
     b: ArrayView2<F>,
     a_prev: ArrayView2<F>,
     activation: Activation,
-    mut z: ArrayViewMut2<F>,
+    z: ArrayViewMut2<F>,
     a: ArrayViewMut2<F>,
 ) -> Result<()> {
     let (n, n_prev) = w.dim();
@@ -35,10 +35,23 @@ pub fn forward<F: Float>(
     expect_shape("A_prev", &[n_prev, m], a_prev.shape())?;
     expect_shape("Z", &[n, m], z.shape())?;
     expect_shape("A", &[n, m], a.shape())?;
+    forward_block(w, b, a_prev, activation, z, a);
+    Ok(())
+}
+
+/// [`forward`] for any block of columns (examples) of A_prev, Z and A: each column is its own
+/// product, so a block gets the bits of the whole. Shapes already checked.
+pub(crate) fn forward_block<F: Float>(
+    w: ArrayView2<F>,
+    b: ArrayView2<F>,
+    a_prev: ArrayView2<F>,
+    activation: Activation,
+    mut z: ArrayViewMut2<F>,
+    a: ArrayViewMut2<F>,
+) {
     // (9) Z = W A_prev, then + b fused with (10) in one pass over Z.
     gemm(F::one(), w, a_prev, F::zero(), z.view_mut());
     activation.add_bias_forward(z, b, a);
-    Ok(())
 }
 
 /// The gradients (12)–(14) from dZ^[l].
@@ -65,8 +78,8 @@ pub fn backward_from_dz_over<F: Float>(
     w: ArrayView2<F>,
     a_prev: ArrayView2<F>,
     dz: ArrayView2<F>,
-    mut dw: ArrayViewMut2<F>,
-    mut db: ArrayViewMut2<F>,
+    dw: ArrayViewMut2<F>,
+    db: ArrayViewMut2<F>,
     da_prev: Option<ArrayViewMut2<F>>,
 ) -> Result<()> {
     let (n, n_prev) = w.dim();
@@ -81,19 +94,45 @@ pub fn backward_from_dz_over<F: Float>(
     expect_shape("dZ", &[n, m], dz.shape())?;
     expect_shape("dW", &[n, n_prev], dw.shape())?;
     expect_shape("db", &[n, 1], db.shape())?;
-    let inv_m = F::one() / F::c(m_div as f64);
-    // (12) dW = (1/m) dZ A_prevᵀ
-    gemm(inv_m, dz, a_prev.t(), F::zero(), dw.view_mut());
-    // (13) db = (1/m) Σ over the columns of dZ, one contiguous row at a time
-    Zip::from(db.column_mut(0))
-        .and(dz.rows())
-        .for_each(|db, row| *db = row.sum() * inv_m);
-    // (14) dA_prev = Wᵀ dZ
-    if let Some(mut da_prev) = da_prev {
+    if let Some(da_prev) = &da_prev {
         expect_shape("dA_prev", &[n_prev, m], da_prev.shape())?;
-        gemm(F::one(), w.t(), dz, F::zero(), da_prev.view_mut());
+    }
+    param_gradients(m_div, a_prev, dz, dw, Some(db));
+    if let Some(da_prev) = da_prev {
+        input_gradient(w, dz, da_prev);
     }
     Ok(())
+}
+
+/// (12) dW = (1/m_div) dZ·A_prevᵀ and, when `db` is given, (13) db = (1/m_div) Σ_i dz^(i),
+/// for any block of dW: rows (neurons) of dZ and columns (inputs) of A_prevᵀ. Each element is
+/// its own sum over the examples, so a block gets the bits of the whole. Shapes already
+/// checked.
+pub(crate) fn param_gradients<F: Float>(
+    m_div: usize,
+    a_prev: ArrayView2<F>,
+    dz: ArrayView2<F>,
+    dw: ArrayViewMut2<F>,
+    db: Option<ArrayViewMut2<F>>,
+) {
+    let inv_m = F::one() / F::c(m_div as f64);
+    gemm(inv_m, dz, a_prev.t(), F::zero(), dw);
+    // one contiguous row of dZ at a time
+    if let Some(mut db) = db {
+        Zip::from(db.column_mut(0))
+            .and(dz.rows())
+            .for_each(|db, row| *db = row.sum() * inv_m);
+    }
+}
+
+/// (14) dA_prev = Wᵀ·dZ, for any block of columns (examples) of dZ and dA_prev. Shapes
+/// already checked.
+pub(crate) fn input_gradient<F: Float>(
+    w: ArrayView2<F>,
+    dz: ArrayView2<F>,
+    da_prev: ArrayViewMut2<F>,
+) {
+    gemm(F::one(), w.t(), dz, F::zero(), da_prev);
 }
 
 /// `Dense`'s spec: `{"type": "dense", "units": 64, "activation": "relu", "l2": 0.0}`.
@@ -242,6 +281,53 @@ impl<F: Float> Dense<F> {
         })
     }
 
+    /// Sizes the workspaces for a batch of `m` examples, as [`Layer::forward`] and
+    /// [`Layer::backward`] would, and lends every array as a raw pointer, for the
+    /// data-parallel step ([`crate::data_parallel`]), whose threads write disjoint blocks of
+    /// them. dZ is sized when `need_dz` (not for an output layer paired with its loss), dA^[l-1]
+    /// when `need_da_prev` (not for the first layer).
+    pub(crate) fn parts(
+        &mut self,
+        m: usize,
+        need_dz: bool,
+        need_da_prev: bool,
+    ) -> Result<DenseParts<F>> {
+        let (n, n_prev) = self.w.dim();
+        self.z.resize(&[n, m])?;
+        self.a.resize(&[n, m])?;
+        if need_dz {
+            self.dz.resize(&[n, m])?;
+        }
+        if need_da_prev {
+            self.da_prev.resize(&[n_prev, m])?;
+        }
+        // every array is C-ordered: W, b and the gradients are made by `zeros` and only
+        // assigned to; workspaces are C-ordered views of their buffers
+        let ptr = |ws: &mut Workspace<F>, wanted: bool| {
+            if wanted {
+                ws.view_mut().as_mut_ptr()
+            } else {
+                std::ptr::null_mut()
+            }
+        };
+        Ok(DenseParts {
+            n,
+            n_prev,
+            activation: self.activation,
+            l2: self.l2,
+            use_bias: self.use_bias,
+            trainable: self.trainable,
+            w: self.w.as_mut_ptr(),
+            b: self.b.as_mut_ptr(),
+            dw: self.dw.as_mut_ptr(),
+            db: self.db.as_mut_ptr(),
+            z: ptr(&mut self.z, true),
+            a: ptr(&mut self.a, true),
+            dz: ptr(&mut self.dz, need_dz),
+            da_prev: ptr(&mut self.da_prev, need_da_prev),
+        })
+    }
+
     /// λ of the L2 penalty.
     pub fn l2(&self) -> f64 {
         self.l2
@@ -258,13 +344,38 @@ impl<F: Float> Dense<F> {
     }
 }
 
+/// A dense layer's arrays for one step of the data-parallel training step (see
+/// [`Dense::parts`]): its sizes and settings, and raw pointers to W (n, n_prev), b (n, 1),
+/// dW, db and the workspaces Z, A, dZ (n, m) and dA^[l-1] (n_prev, m), all C-ordered (null
+/// where not sized). Valid until the layer is next borrowed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DenseParts<F> {
+    pub n: usize,
+    pub n_prev: usize,
+    pub activation: Activation,
+    pub l2: f64,
+    pub use_bias: bool,
+    pub trainable: bool,
+    pub w: *mut F,
+    pub b: *mut F,
+    pub dw: *mut F,
+    pub db: *mut F,
+    pub z: *mut F,
+    pub a: *mut F,
+    pub dz: *mut F,
+    pub da_prev: *mut F,
+}
+
 fn as_2d<'a, F: Float>(what: &str, x: ArrayViewD<'a, F>) -> Result<ArrayView2<'a, F>> {
-    let shape = x.shape().to_vec();
-    x.into_dimensionality::<Ix2>().map_err(|_| {
-        CoreError::Shape(format!(
-            "{what}: a dense layer expects a 2-D (features, m) array, got shape {shape:?}"
-        ))
-    })
+    // the shape is copied only for the message: this runs in every step, which allocates
+    // nothing outside its products
+    if x.ndim() != 2 {
+        return Err(CoreError::Shape(format!(
+            "{what}: a dense layer expects a 2-D (features, m) array, got shape {:?}",
+            x.shape()
+        )));
+    }
+    Ok(x.into_dimensionality::<Ix2>().expect("2-D, checked above"))
 }
 
 fn as_2d_mut<'a, F: Float>(x: ArrayViewMutD<'a, F>) -> ArrayViewMut2<'a, F> {
@@ -373,6 +484,10 @@ impl<F: Float> Layer<F> for Dense<F> {
 
     fn output<'a>(&'a self, _a_prev: ArrayViewD<'a, F>) -> ArrayViewD<'a, F> {
         self.a.view()
+    }
+
+    fn as_dense(&mut self) -> Option<&mut Dense<F>> {
+        Some(self)
     }
 
     fn output_activation(&self) -> Option<Activation> {

@@ -219,58 +219,50 @@ impl<F: Float> Optimizer<F> {
 
     /// One update of every parameter of `layers` from the gradients of the last backward pass.
     pub fn step(&mut self, layers: &mut [Box<dyn Layer<F>>]) {
-        let lr = F::c(self.learning_rate());
-        self.iterations += 1;
-        let t = self.iterations;
+        let rule = self.begin_step();
         let slots = self.kind.slot_names().len();
-        let kind = self.kind.clone();
         let state = &mut self.state;
         let mut index = 0;
-        let ensure = |state: &mut Vec<Vec<ArrayD<F>>>, index: usize, shape: &[usize]| {
-            if state.len() <= index {
-                state.push(Vec::new());
-            }
-            let s = &mut state[index];
-            if s.len() != slots || s.first().is_some_and(|a| a.shape() != shape) {
-                *s = (0..slots).map(|_| ArrayD::zeros(shape)).collect();
-            }
-        };
         for layer in layers.iter_mut() {
             if !layer.trainable() {
                 // frozen: its parameters keep their values and their (zero) optimizer state
                 for p in layer.params() {
-                    ensure(state, index, p.shape());
+                    ensure_slots(state, slots, index, p.shape());
                     index += 1;
                 }
                 continue;
             }
             layer.for_each_param_grad(&mut |p: ArrayViewMutD<'_, F>, g: ArrayViewD<'_, F>| {
-                ensure(state, index, p.shape());
-                let s = &mut state[index];
-                match kind {
-                    OptimizerKind::Sgd => sgd_update(p, g, lr),
-                    OptimizerKind::Momentum { beta } => {
-                        momentum_update(p, g, s[0].view_mut(), lr, F::c(beta))
-                    }
-                    OptimizerKind::RmsProp { rho, eps } => {
-                        rmsprop_update(p, g, s[0].view_mut(), lr, F::c(rho), F::c(eps))
-                    }
-                    OptimizerKind::Adam { beta1, beta2, eps } => {
-                        let (m, v) = s.split_at_mut(1);
-                        adam_update(
-                            p,
-                            g,
-                            m[0].view_mut(),
-                            v[0].view_mut(),
-                            lr,
-                            (F::c(beta1), F::c(beta2), F::c(eps)),
-                            t,
-                        )
-                    }
-                }
+                ensure_slots(state, slots, index, p.shape());
+                let mut s = state[index].iter_mut().map(|s| s.view_mut());
+                rule.apply(p, g, [s.next(), s.next()]);
                 index += 1;
             });
         }
+    }
+
+    /// Makes the state arrays of parameter `index` (zeros of `shape`) if they are missing or
+    /// of another shape: done once, so that a step allocates nothing after the first.
+    pub(crate) fn ensure_slots(&mut self, index: usize, shape: &[usize]) {
+        let slots = self.kind.slot_names().len();
+        ensure_slots(&mut self.state, slots, index, shape);
+    }
+
+    /// Counts an update and returns its rule: α from the schedule and Adam's step number.
+    /// The parameters are then updated with [`StepRule::apply`], whole or in pieces.
+    pub(crate) fn begin_step(&mut self) -> StepRule<F> {
+        let learning_rate = F::c(self.learning_rate());
+        self.iterations += 1;
+        StepRule {
+            kind: self.kind.clone(),
+            learning_rate,
+            t: self.iterations,
+        }
+    }
+
+    /// The state arrays of parameter `index` (see [`Optimizer::ensure_slots`]).
+    pub(crate) fn slots_mut(&mut self, index: usize) -> &mut [ArrayD<F>] {
+        &mut self.state[index]
     }
 
     /// The state arrays, per parameter (empty until the first step).
@@ -349,6 +341,68 @@ impl<F: Float> Optimizer<F> {
         self.iterations = iterations;
         self.epochs = epochs;
         Ok(())
+    }
+}
+
+/// [`Optimizer::ensure_slots`] on the state arrays, `slots` per parameter.
+fn ensure_slots<F: Float>(
+    state: &mut Vec<Vec<ArrayD<F>>>,
+    slots: usize,
+    index: usize,
+    shape: &[usize],
+) {
+    while state.len() <= index {
+        state.push(Vec::new());
+    }
+    let s = &mut state[index];
+    if s.len() != slots || s.first().is_some_and(|a| a.shape() != shape) {
+        *s = (0..slots).map(|_| ArrayD::zeros(shape)).collect();
+    }
+}
+
+/// One update's rule: what [`Optimizer::begin_step`] fixed for every parameter of the step.
+/// Each parameter can be updated whole or in pieces (rows, from several threads): every rule
+/// is element-wise, so the pieces get the bits of the whole.
+#[derive(Clone, Debug)]
+pub(crate) struct StepRule<F> {
+    kind: OptimizerKind,
+    learning_rate: F,
+    t: u64,
+}
+
+impl<F: Float> StepRule<F> {
+    /// Updates `p` from `g` with the rule's state arrays in `slots` (velocity; mean square;
+    /// m and v; `None` past the rule's count), each of `p`'s shape.
+    pub(crate) fn apply<D: ndarray::Dimension>(
+        &self,
+        p: ndarray::ArrayViewMut<'_, F, D>,
+        g: ndarray::ArrayView<'_, F, D>,
+        slots: [Option<ndarray::ArrayViewMut<'_, F, D>>; 2],
+    ) {
+        let lr = self.learning_rate;
+        match (&self.kind, slots) {
+            (OptimizerKind::Sgd, _) => sgd_update(p, g, lr),
+            (OptimizerKind::Momentum { beta }, [Some(v), _]) => {
+                momentum_update(p, g, v, lr, F::c(*beta))
+            }
+            (OptimizerKind::RmsProp { rho, eps }, [Some(s), _]) => {
+                rmsprop_update(p, g, s, lr, F::c(*rho), F::c(*eps))
+            }
+            (OptimizerKind::Adam { beta1, beta2, eps }, [Some(m), Some(v)]) => adam_update(
+                p,
+                g,
+                m,
+                v,
+                lr,
+                (F::c(*beta1), F::c(*beta2), F::c(*eps)),
+                self.t,
+            ),
+            (kind, _) => unreachable!(
+                "{} needs its {} state arrays",
+                kind.name(),
+                kind.slot_names().len()
+            ),
+        }
     }
 }
 

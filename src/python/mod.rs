@@ -115,6 +115,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(files::safetensors_dumps, m)?)?;
     m.add_function(wrap_pyfunction!(files::safetensors_loads, m)?)?;
     m.add_function(wrap_pyfunction!(ops::set_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::_set_data_parallel, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::_peak_gflops, m)?)?;
     m.add_function(wrap_pyfunction!(layer_ops::layer_forward, m)?)?;
     m.add_function(wrap_pyfunction!(layer_ops::layer_backward, m)?)?;
     m.add_function(wrap_pyfunction!(layer_ops::recurrent_step, m)?)?;

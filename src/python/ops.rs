@@ -312,3 +312,28 @@ pub(super) fn get_num_threads() -> usize {
 pub(super) fn set_num_threads(n: usize) {
     matmul::set_num_threads(n)
 }
+
+/// Allows or forbids the data-parallel training step of dense networks (for benchmarks that
+/// compare it with the one-thread step; the results are the same bits either way).
+#[pyfunction]
+pub(super) fn _set_data_parallel(enabled: bool) {
+    crate::data_parallel::set_enabled(enabled)
+}
+
+/// The float32 peak flop rate of `threads` threads in GFLOP/s (a register-only loop of fused
+/// multiply–adds, `rounds` rounds each): the roofline of `benches/compare.py`.
+#[pyfunction]
+#[pyo3(signature = (threads, rounds=20_000_000))]
+pub(super) fn _peak_gflops(py: Python<'_>, threads: usize, rounds: usize) -> PyResult<f64> {
+    if !(1..=256).contains(&threads) || !(1..=1_000_000_000).contains(&rounds) {
+        return Err(PyValueError::new_err(format!(
+            "expected 1 <= threads <= 256 and 1 <= rounds <= 1e9, got threads={threads}, \
+             rounds={rounds}"
+        )));
+    }
+    py.detach(|| {
+        guarded("_peak_gflops", || {
+            matmul::peak::peak_gflops(threads, rounds)
+        })
+    })
+}

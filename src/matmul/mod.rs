@@ -16,6 +16,8 @@ use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use crate::scalar::Float;
 
+pub mod peak;
+
 /// Products with fewer multiply–adds than this run on one thread: below it, waking a second
 /// thread costs more than it saves (measured on 2 cores, see README).
 pub const PARALLEL_MIN_MACS: usize = 1 << 19;
@@ -110,8 +112,12 @@ pub fn active_training_calls() -> usize {
 }
 
 /// Threads a kernel may split over now: the configured threads shared among the training
-/// calls running in this process (see [`TrainingCall`]).
+/// calls running in this process (see [`TrainingCall`]); 1 inside a task of a
+/// [`crate::team::Team`], whose threads are already busy with the stage's other tasks.
 pub fn num_threads() -> usize {
+    if crate::team::in_task() {
+        return 1;
+    }
     share(configured_threads(), active_training_calls())
 }
 
@@ -161,6 +167,34 @@ pub fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
         }
     };
     pool.install(f)
+}
+
+thread_local! {
+    /// Calls of the `gemm` crate running on this thread (see [`in_product_kernel`]).
+    static IN_KERNEL: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether this thread is inside a product on one thread (the `gemm` crate allocates its
+/// packing buffers, and a product of a single row or column is first copied): every other part of a training step allocates nothing once its workspaces exist,
+/// and a test's counting allocator tells the two apart with this.
+pub fn in_product_kernel() -> bool {
+    IN_KERNEL.with(|k| k.get() > 0)
+}
+
+/// Marks the current thread as inside the `gemm` crate for as long as it lives.
+struct InKernel(());
+
+impl InKernel {
+    fn enter() -> Self {
+        IN_KERNEL.with(|k| k.set(k.get() + 1));
+        InKernel(())
+    }
+}
+
+impl Drop for InKernel {
+    fn drop(&mut self) {
+        IN_KERNEL.with(|k| k.set(k.get() - 1));
+    }
 }
 
 /// C = α·A·B + β·C for A (m, k), B (k, n), C (m, n), any strides. With β = 0, C is only
@@ -281,6 +315,7 @@ fn gemm_serial<F: Float>(
     beta: F,
     mut c: ArrayViewMut2<F>,
 ) {
+    let _inside = InKernel::enter();
     if !off_main_kernel(&a, &b) {
         return gemm_kernel(alpha, a, b, beta, c);
     }
