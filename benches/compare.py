@@ -10,9 +10,16 @@ Every peer trains the same network (relu hidden layers, softmax + cross-entropy,
 shuffling) on the same synthetic data; times are the median of --runs repetitions of one epoch
 (or of the whole training for the XOR case), the peers' repetitions interleaved so that a slow
 spell of a shared machine hits them all alike. Printed per case: the time of each peer, the
-ratio deepnet/peer, deepnet's GFLOP/s (6·m·Σ n^[l]·n^[l-1] flops an epoch) as a fraction of
-the same run's NumPy float32 1024³ matrix product, and the peak resident memory one epoch
-adds to the data and the model, measured in a fresh subprocess per peer (Linux only).
+ratio deepnet/peer, each peer's GFLOP/s (the flops every peer computes: 2·m·n·n_prev per
+layer for each of (9) and (12), and for (14) at every layer but the first) as a fraction of
+the roofline (the float32 peak of the threads deepnet uses, measured at the start of the run
+with a register-only loop of fused multiply-adds; NumPy's 1024³ product rate is printed beside
+it), and the peak resident memory one epoch adds to the data and the model, measured in a
+fresh subprocess per peer (Linux only).
+
+The peer `deepnet-1step` (run when named in --peers) is deepnet with its data-parallel step
+switched off: every step then runs layer by layer, each large product split across the
+threads on its own. It measures what the data-parallel step brings (the bits are the same).
 
 Model cases, deepnet against PyTorch only, run when named:
 
@@ -64,7 +71,10 @@ class Case:
 
     @property
     def flops(self) -> float:
-        return 6.0 * self.m * self.epochs * sum(a * b for a, b in zip(self.sizes, self.sizes[1:]))
+        """Flops of the epochs every peer computes: per example and layer, 2·n·n_prev for (9)
+        and for (12), and 2·n·n_prev for (14) except at the first layer (no dA^[0])."""
+        pairs = [a * b for a, b in zip(self.sizes, self.sizes[1:])]
+        return 2.0 * self.m * self.epochs * (2 * sum(pairs) + sum(pairs[1:]))
 
 
 def cases(quick: bool) -> list[Case]:
@@ -255,13 +265,37 @@ def sklearn_trainer(case: Case, X, Y, labels, threads: int | None) -> Callable[[
     return run
 
 
+def deepnet_one_thread_step_trainer(case, X, Y, labels, threads) -> Callable[[], None]:
+    """deepnet without its data-parallel step: every step is the one-thread step, whose large
+    products split across threads one by one (the design before it; the same bits)."""
+    from deepnet import _core
+
+    run = deepnet_trainer(case, X, Y, labels, threads)
+
+    def wrapped() -> None:
+        _core._set_data_parallel(False)
+        try:
+            run()
+        finally:
+            _core._set_data_parallel(True)
+
+    return wrapped
+
+
 PEERS: dict[str, Callable] = {
     "deepnet": deepnet_trainer,
+    "deepnet-1step": deepnet_one_thread_step_trainer,
     "numpy": numpy_trainer,
     "torch": torch_trainer,
     "sklearn": sklearn_trainer,
 }
-MODULES = {"deepnet": "deepnet", "numpy": "numpy", "torch": "torch", "sklearn": "sklearn"}
+MODULES = {
+    "deepnet": "deepnet",
+    "deepnet-1step": "deepnet",
+    "numpy": "numpy",
+    "torch": "torch",
+    "sklearn": "sklearn",
+}
 
 
 # --- model cases: convolutional and recurrent networks, deepnet against PyTorch --------------
@@ -615,7 +649,7 @@ class OtherLoad:
         return "-" if self.share is None else f"{100 * self.share:.0f}%"
 
 
-def report_model_cases(chosen: list[ModelCase], peers: list[str], args) -> None:
+def report_model_cases(chosen: list[ModelCase], peers: list[str], args, roofline: float) -> None:
     peers = [p for p in MODEL_PEERS if p in peers]
     print(
         f"model cases: float32, Adam lr 1e-2, no shuffling; seeds {args.seeds} (MNIST-1D), "
@@ -627,7 +661,8 @@ def report_model_cases(chosen: list[ModelCase], peers: list[str], args) -> None:
     )
     header = (
         f"{'case':<13}{'peer':<9}{'steps':>7}{'ms/step':>10}{'mean':>9}{'deepnet/peer':>14}"
-        f"{'GFLOP/s':>9}{'spread':>8}{'accuracy':>10}  per seed (ms/step; accuracy)"
+        f"{'GFLOP/s':>9}{'roofline':>9}{'spread':>8}{'accuracy':>10}"
+        "  per seed (ms/step; accuracy)"
     )
     print(header)
     print("-" * len(header))
@@ -649,10 +684,11 @@ def report_model_cases(chosen: list[ModelCase], peers: list[str], args) -> None:
             per_seed = ", ".join(f"{1e3 * t:.3f}" for t in r.seed_medians)
             if r.accuracies:
                 per_seed += "; " + ", ".join(f"{100 * a:.1f}%" for a in r.accuracies)
+            gflops = case.flops_per_step / med[peer] / 1e9
             print(
                 f"{case.key:<13}{peer:<9}{r.steps:>7}{1e3 * med[peer]:>10.3f}"
                 f"{1e3 * statistics.mean(r.seed_means):>9.3f}{ratio_s:>14}"
-                f"{case.flops_per_step / med[peer] / 1e9:>9.1f}{100 * spread:>7.0f}%{acc:>10}"
+                f"{gflops:>9.1f}{100 * gflops / roofline:>8.0f}%{100 * spread:>7.0f}%{acc:>10}"
                 f"  {per_seed}",
                 flush=True,
             )
@@ -671,15 +707,25 @@ def available(peer: str) -> bool:
         return False
 
 
+def peak_gflops(threads: int) -> float:
+    """The roofline: the float32 peak of `threads` cores now, from a register-only loop of
+    fused multiply-adds on each (deepnet._core._peak_gflops; the best of 3)."""
+    from deepnet import _core
+
+    return max(_core._peak_gflops(threads) for _ in range(3))
+
+
 def numpy_gflops(runs: int) -> float:
+    """The flop rate of NumPy's float32 1024³ product on these cores now (its best of 2·runs,
+    at least 10), printed beside the roofline for reference."""
     a = np.random.default_rng(0).random((1024, 1024), dtype=np.float32)
     a @ a
     times = []
-    for _ in range(max(runs, 3)):
+    for _ in range(max(2 * runs, 10)):
         t = time.perf_counter()
         a @ a
         times.append(time.perf_counter() - t)
-    return 2 * 1024**3 / statistics.median(times) / 1e9
+    return 2 * 1024**3 / min(times) / 1e9
 
 
 def blas_shapes(runs: int) -> None:
@@ -787,7 +833,12 @@ def main() -> None:
         + ", ".join(c.key for c in MODEL_CASES)
         + " run only when named",
     )
-    parser.add_argument("--peers", nargs="*", default=list(PEERS), help="peers to run")
+    parser.add_argument(
+        "--peers",
+        nargs="*",
+        default=[p for p in PEERS if p != "deepnet-1step"],
+        help="peers to run (" + ", ".join(PEERS) + "; default: all but deepnet-1step)",
+    )
     parser.add_argument(
         "--threads",
         type=int,
@@ -851,14 +902,14 @@ def main() -> None:
 
     import deepnet as dn
 
-    gf = numpy_gflops(args.runs)
+    threads = dn.get_num_threads() if args.threads is None else args.threads
+    numpy_rate = numpy_gflops(args.runs)
+    gf = peak_gflops(threads)
     print(
         f"deepnet {dn.__version__}, numpy {np.__version__}, python {sys.version.split()[0]}, "
         f"{os.cpu_count()} CPUs"
     )
-    threads_line = [
-        f"deepnet threads: {dn.get_num_threads() if args.threads is None else args.threads}"
-    ]
+    threads_line = [f"deepnet threads: {threads}"]
     try:
         from threadpoolctl import threadpool_info
 
@@ -874,12 +925,13 @@ def main() -> None:
         threads_line.append(f"torch {torch.__version__} threads: {torch.get_num_threads()}")
     print("; ".join(threads_line))
     print(
-        f"NumPy float32 1024³ matrix product: {gf:.1f} GFLOP/s, the roofline: the flop rate "
-        "these cores reached in this run ('% of roofline' below)\n"
+        f"roofline: {gf:.1f} GFLOP/s, the float32 FMA peak of {threads} threads measured now "
+        f"('% of roofline' below); NumPy's 1024³ product: {numpy_rate:.1f} GFLOP/s "
+        f"({100 * numpy_rate / gf:.0f}%)\n"
     )
 
     if chosen_models:
-        report_model_cases(chosen_models, peers, args)
+        report_model_cases(chosen_models, peers, args, gf)
     if not chosen:
         return
 

@@ -1,14 +1,18 @@
 //! Criterion benches of the dense kernels and the full training step at 784-256-128-10
 //! (an MNIST-sized network), float32, batch 32 and 256.
 //!
-//! Run: `cargo bench --bench dense` (add `-- <filter>` to pick one, e.g. `-- step`).
+//! Run: `cargo bench --bench dense` (add `-- <filter>` to pick one, e.g. `-- step`, or
+//! `-- train_epoch` for the one-thread step against the data-parallel step).
 //! Throughput "elements" are floating-point operations.
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use deepnet::layers::dense;
-use deepnet::{matmul, sgd_update, Activation, DenseConfig, LayerSpec, Loss, Network};
+use deepnet::team::Team;
+use deepnet::{
+    data_parallel, matmul, sgd_update, Activation, DenseConfig, LayerSpec, Loss, Network,
+};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayD};
 
@@ -135,6 +139,85 @@ fn bench_train_step(c: &mut Criterion) {
     group.finish();
 }
 
+/// A dense network of `sizes` (relu hidden layers, softmax output, SGD).
+fn network(sizes: &[usize]) -> Network<f32> {
+    let specs: Vec<LayerSpec> = sizes[1..]
+        .iter()
+        .enumerate()
+        .map(|(i, &units)| {
+            LayerSpec::Dense(DenseConfig {
+                units,
+                activation: if i + 2 == sizes.len() {
+                    Activation::Softmax
+                } else {
+                    Activation::Relu
+                },
+                l2: 0.0,
+                use_bias: true,
+                trainable: true,
+            })
+        })
+        .collect();
+    Network::new(&sizes[..1], &specs, Loss::CategoricalCrossentropy, 0).expect("valid network")
+}
+
+/// One epoch of 8 steps with each way of running a step: the one-thread step (layer by
+/// layer; its large products split across the threads) on 1 and 2 threads, and the
+/// data-parallel step (a team of 2 threads, two hand-offs a step). The small network of
+/// `benches/compare.py` at batch 100 and the MNIST-sized one at batch 256.
+fn bench_train_epoch(c: &mut Criterion) {
+    for (sizes, batch) in [(&[40usize, 100, 100, 10][..], 100usize), (&SIZES[..], 256)] {
+        let name = sizes
+            .iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join("-");
+        let mut group = c.benchmark_group(format!("train_epoch_{name}_batch{batch}"));
+        let m = 8 * batch;
+        let x: ArrayD<f32> = filled((sizes[0], m), 5).into_dyn();
+        let y = Array2::from_shape_fn((10, m), |(k, j)| ((j * 7) % 10 == k) as u8 as f32);
+        let flops: u64 = sizes
+            .windows(2)
+            .enumerate()
+            .map(|(l, w)| (if l == 0 { 4 } else { 6 } * w[0] * w[1] * m) as u64)
+            .sum();
+        group.throughput(Throughput::Elements(flops));
+        for (label, threads, data_parallel) in [
+            ("one-thread-step/1", 1, false),
+            ("one-thread-step/2", 2, false),
+            ("data-parallel-step/2", 2, true),
+        ] {
+            let mut net = network(sizes);
+            group.bench_function(label, |bench| {
+                matmul::set_num_threads(threads);
+                data_parallel::set_enabled(data_parallel);
+                bench.iter(|| {
+                    black_box(
+                        net.train_epoch(x.view(), y.view(), batch, None)
+                            .expect("shapes match"),
+                    )
+                });
+                data_parallel::set_enabled(true);
+            });
+        }
+        group.finish();
+    }
+    matmul::set_num_threads(0);
+}
+
+/// One stage of the team of 2 threads with two empty tasks: the hand-off the data-parallel
+/// step pays twice a step.
+fn bench_team_stage(c: &mut Criterion) {
+    let team = Team::new(2);
+    c.bench_function("team_stage_2threads", |bench| {
+        bench.iter(|| {
+            team.run(2, &|i| {
+                black_box(i);
+            })
+        })
+    });
+}
+
 fn bench_update(c: &mut Criterion) {
     // (16): W −= α dW on the largest layer
     let mut w = filled((SIZES[1], SIZES[0]), 1);
@@ -235,6 +318,8 @@ criterion_group!(
     bench_softmax_ce,
     bench_activation_backward,
     bench_train_step,
+    bench_train_epoch,
+    bench_team_stage,
     bench_matmul_backends
 );
 criterion_main!(benches);
