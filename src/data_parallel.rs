@@ -41,11 +41,16 @@ use crate::training::Step;
 /// is used instead.
 pub const MIN_BLOCK_COLUMNS: usize = 32;
 
-/// Blocks of examples per thread in stage 1, when the batch has enough: threads claim them
-/// one at a time, so a thread slowed down by other work (a shared machine) takes fewer and
-/// the stage waits less for it (measured on 40-100-100-10, batch 100, 2 threads: 3 blocks
-/// took 270–284 µs a step where 2 took 287–327).
+/// Blocks of examples per thread in stage 1 when each keeps at least [`WIDE_BLOCK_COLUMNS`]
+/// examples (else one a thread): threads claim them one at a time, so a thread slowed down by
+/// other work on a shared machine takes fewer. Measured with `benches/compare.py`, deepnet
+/// against `deepnet-1step`, 2 threads, two interleaved runs each: 784-256-128-10 at batch 256
+/// took 0.97× the one-thread step's time with 4 blocks and 1.00–1.04× with 2; 40-100-100-10 at
+/// batch 100 took 1.07× and 0.92× with 3 blocks of 32–36 examples, 0.69× and 0.73× with 2.
 const COLUMN_BLOCKS_PER_THREAD: usize = 2;
+
+/// See [`COLUMN_BLOCKS_PER_THREAD`].
+const WIDE_BLOCK_COLUMNS: usize = 64;
 
 /// Whether training may take the data-parallel step (see [`set_enabled`]).
 static ENABLED: AtomicBool = AtomicBool::new(true);
@@ -458,11 +463,16 @@ impl<F: Float> Network<F> {
         w: Option<ArrayView1<F>>,
     ) -> Result<Option<Step>> {
         let m = y.ncols();
-        let threads = dp.team.threads();
-        if threads.min(m / MIN_BLOCK_COLUMNS) < 2 {
+        let threads = dp.team.threads().min(m / MIN_BLOCK_COLUMNS);
+        if threads < 2 {
             return Ok(None);
         }
-        let blocks = (COLUMN_BLOCKS_PER_THREAD * threads).min(m / MIN_BLOCK_COLUMNS);
+        let per_thread = if m / (COLUMN_BLOCKS_PER_THREAD * threads) >= WIDE_BLOCK_COLUMNS {
+            COLUMN_BLOCKS_PER_THREAD
+        } else {
+            1
+        };
+        let blocks = per_thread * threads;
         let last = self.layers.last().expect("at least one layer");
         let paired = last
             .output_activation()
