@@ -60,6 +60,11 @@ import io, json, math, os, signal, sys, threading, time
 import numpy as np
 import deepnet as dn
 
+# Python's own Ctrl-C handler, even when this process was started with SIGINT ignored (the
+# tests run in the background: `cmd &`, nohup, some CI runners), in which case Python installs
+# none and every signal this script sends itself would vanish before deepnet could see it
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 cfg = json.loads(sys.argv[1])
 MODE, TRIALS, SEED = cfg["mode"], cfg["trials"], cfg["seed"]
 M, BATCH, N_X, N_Y, LR, VAL_SPLIT = 2000, 16, 10, 3, 0.01, 0.2

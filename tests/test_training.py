@@ -289,7 +289,7 @@ def test_batch_size_none_is_full_batch(rng):
     assert not _same(_params(model), runs[0][0])
 
 
-def test_ctrl_c_stops_a_long_fit_quickly_and_leaves_a_consistent_model():
+def test_ctrl_c_stops_a_long_fit_quickly_and_leaves_a_consistent_model(ctrl_c):
     """SIGINT during one long call into Rust (verbose=0): training stops between two steps
     within a fraction of a second, KeyboardInterrupt propagates, the history holds the
     completed epochs and the parameters are finite and usable."""
